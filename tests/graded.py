@@ -1,0 +1,52 @@
+"""Run an assignment's source notebook in-process and re-run its test cells
+against other (wrong) implementations, to prove the hidden tests reject them."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import nbformat
+from IPython.core.inputtransformer2 import TransformerManager
+
+from autograder.course import OFFLINE_ENV
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def grade_id(cell) -> str | None:
+    return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+
+
+class SolvedNotebook:
+    """The namespace left by running every code cell of a source notebook."""
+
+    def __init__(self, assignment: str):
+        os.environ.update(OFFLINE_ENV)
+        (self.path,) = sorted((ROOT / "source" / assignment).glob("*.ipynb"))
+        nb = nbformat.read(self.path, as_version=4)
+        self.cells = {grade_id(c): c.source for c in nb.cells if c.cell_type == "code" and grade_id(c)}
+        self.namespace: dict = {"__name__": "__main__"}
+        cwd = Path.cwd()
+        os.chdir(self.path.parent)
+        try:
+            for cell in nb.cells:
+                if cell.cell_type == "code":
+                    self._exec(cell.source, self.namespace)
+        finally:
+            os.chdir(cwd)
+
+    @staticmethod
+    def _exec(source: str, namespace: dict) -> None:
+        exec(compile(TransformerManager().transform_cell(source), "<cell>", "exec"), namespace)
+
+    def run_test(self, test_id: str, replacement: str = "") -> None:
+        """Run test cell `test_id` (visible and hidden tests) after running
+        `replacement` code, which redefines the student's answer."""
+        namespace = dict(self.namespace)
+        self._exec(replacement, namespace)
+        self._exec(self.cells[test_id], namespace)
+
+    def test_ids(self) -> list[str]:
+        nb = nbformat.read(self.path, as_version=4)
+        return [grade_id(c) for c in nb.cells if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("grade")]
