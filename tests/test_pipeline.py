@@ -34,22 +34,31 @@ def autograded_points(assignment: str) -> float:
 
 
 @pytest.fixture(scope="session")
-def course(tmp_path_factory) -> Course:
-    """A scratch copy of the course with freshly generated student versions."""
+def released(tmp_path_factory):
+    """A scratch copy of the course; released(assignment) generates that
+    assignment's student versions there (once) and returns the copy."""
     copy = Course(tmp_path_factory.mktemp("course"))
     for name in ("nbgrader_config.py", "pyproject.toml"):
         shutil.copy2(ROOT / name, copy.root / name)
     shutil.copytree(ROOT / "source", copy.source)
-    release.release(copy)
-    return copy
+    done = set()
+
+    def release_once(assignment: str) -> Course:
+        if assignment not in done:
+            release.release(copy, [assignment])
+            done.add(assignment)
+        return copy
+
+    return release_once
 
 
 @pytest.fixture(scope="session")
-def graded(course):
+def graded(released):
     """Per assignment: the gradebook after autograding a solved and a blank submission."""
     done = {}
 
     def grade(assignment: str) -> Course:
+        course = released(assignment)
         if assignment not in done:
             samples.write_submission(course.root, "solved", assignment, fraction=1.0)
             samples.write_submission(course.root, "blank", assignment, fraction=0.0)
@@ -62,7 +71,8 @@ def graded(course):
 
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
-def test_committed_release_matches_generated(course, assignment):
+def test_committed_release_matches_generated(released, assignment):
+    course = released(assignment)
     generated, committed = course.release / assignment, ROOT / "release" / assignment
     names = sorted(p.name for p in generated.iterdir())
     assert names == sorted(p.name for p in committed.iterdir()), "release/ has other files than generated"
@@ -73,15 +83,17 @@ def test_committed_release_matches_generated(course, assignment):
     )
 
 
-def test_release_is_deterministic(course):
+def test_release_is_deterministic(released):
     assignment = ASSIGNMENTS[0]
+    course = released(assignment)
     before = {p.name: p.read_bytes() for p in (course.release / assignment).iterdir()}
     release.release(course, [assignment])
     assert before == {p.name: p.read_bytes() for p in (course.release / assignment).iterdir()}
 
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
-def test_source_notebooks_validate(course, assignment):
+def test_source_notebooks_validate(released, assignment):
+    course = released(assignment)
     for path in course.notebooks(assignment):
         result = course.nbgrader("validate", str(path), check=False)
         assert "Success! Your notebook passes all the tests." in result.stdout, result.stdout + result.stderr
