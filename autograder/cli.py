@@ -1,29 +1,39 @@
 """The ``python -m autograder`` command line.
 
-Exit codes: 0 success, 1 the work ran but something failed (a grade, a
-check), 2 bad usage or a course problem the message explains.
+Exit codes: 0 success; 1 the work ran but something needs attention (a
+submission not graded, a file not placed); 2 bad usage or a course problem
+that the message explains.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import sys
 import tempfile
 from pathlib import Path
 
-from autograder import grade, release, report, samples
+from autograder import feedback, grade, intake, release, repair, report, samples
 from autograder.course import Course, CourseError
+from autograder.sandbox import Limits
 
 DEMO_STUDENTS = {"alice": 1.0, "bob": 0.5, "carol": 0.0}
 
 DESCRIPTION = """\
-Instructor tooling for the quantization course (an nbgrader course whose
-folder is this repository).
+Instructor tooling for the quantization course. The course folder is this
+repository (an nbgrader course directory); run commands from inside it.
 
-typical session:
-  python -m autograder release     # regenerate release/ after editing source/
-  python -m autograder demo        # the whole pipeline on sample submissions
+a grading session, step by step:
+  python -m autograder release                         # after editing source/: regenerate release/
+  python -m autograder collect lms.zip                 # LMS download -> submitted/<student>/...
+  python -m autograder grade 01_memory_math            # repair + sandboxed autograde, all cores
+  nbgrader formgrader  (or JupyterLab > Formgrader)    # hand-grade the written answers
+  python -m autograder feedback 01_memory_math         # feedback pages and one zip per student
+  python -m autograder export 01_memory_math           # grades CSV + class report (HTML)
+
+try it on sample submissions first (touches nothing here):
+  python -m autograder demo
 """
 
 
@@ -33,8 +43,82 @@ def cmd_release(course: Course, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_collect(course: Course, args: argparse.Namespace) -> int:
+    try:
+        log = intake.Collector(course.root, course.settings().collect_patterns).collect(args.download)
+    except ValueError as error:
+        raise CourseError(str(error)) from None
+    placed = [e for e in log if e.status == "placed"]
+    others = [e for e in log if e.status != "placed"]
+    print(f"placed {len(placed)} notebook(s) in submitted/ (the download itself is unchanged)")
+    for e in placed:
+        print(f"  {e.student:<16} {e.destination}   <- {Path(e.original).name}")
+    for e in others:
+        print(f"  {e.status.upper()}: {e.original}: {e.reason}")
+    print("log: downloaded/collect_log.json")
+    return 1 if any(e.status == "not placed" for e in others) else 0
+
+
+def cmd_repair(course: Course, args: argparse.Namespace) -> int:
+    trouble = 0
+    for student in repair.students(course.root, args.assignment):
+        for result in repair.repair_submission(course.root, args.assignment, student):
+            if not result.readable:
+                trouble += 1
+                print(f"{student}: CANNOT GRADE: {result.error}")
+            for note in result.notes:
+                print(f"{student}: {note}")
+    print(f"repaired copies are in {repair.REPAIRED_FOLDER}/ (submitted/ is unchanged)")
+    return 1 if trouble else 0
+
+
+def grade_options(args: argparse.Namespace) -> grade.GradeOptions:
+    return grade.GradeOptions(
+        jobs=args.jobs,
+        cell_timeout=args.cell_timeout,
+        submission_timeout=args.timeout,
+        sandbox=not args.no_sandbox,
+        limits=Limits(memory_gb=args.memory_gb),
+    )
+
+
+def cmd_grade(course: Course, args: argparse.Namespace) -> int:
+    options = grade_options(args)
+    if options.sandbox and not shutil.which("bwrap"):
+        raise CourseError(
+            "bubblewrap (bwrap) is not installed, so student code cannot be sandboxed. "
+            "Install it (Debian/Ubuntu: sudo apt-get install bubblewrap), or pass --no-sandbox "
+            "if you trust every submission."
+        )
+    outcomes = grade.grade(course, args.assignment, args.student or None, options)
+    report.save_outcomes(course, args.assignment, outcomes)
+    print(report.format_table(report.scores(course, args.assignment), {o.student: o.__dict__ for o in outcomes}))
+    bad = [o for o in outcomes if o.status != "graded"]
+    print(f"\n{len(outcomes) - len(bad)} graded, {len(bad)} not graded.")
+    return 1 if bad else 0
+
+
+def cmd_feedback(course: Course, args: argparse.Namespace) -> int:
+    outcomes = [grade.Outcome(**o) for o in report.load_outcomes(course, args.assignment).values()]
+    zips = feedback.generate(course, args.assignment, outcomes)
+    print(f"feedback for {len(zips)} student(s): feedback/<student>/{args.assignment}/ and {feedback.FEEDBACK_ZIPS}/{args.assignment}/<student>.zip")
+    if args.release:
+        course.nbgrader("release_feedback", args.assignment)
+        print("released to the JupyterHub exchange")
+    return 0
+
+
+def cmd_export(course: Course, args: argparse.Namespace) -> int:
+    csv_path, html_path = report.export(course, args.assignment)
+    print(f"wrote {csv_path.relative_to(course.root)} and {html_path.relative_to(course.root)}")
+    return 0
+
+
 def cmd_demo(course: Course, args: argparse.Namespace) -> int:
     """Release, then grade sample submissions in a scratch copy of the course."""
+    sandboxed = shutil.which("bwrap") is not None
+    if not sandboxed:
+        print("note: bubblewrap is not installed; the demo grades its own samples without the sandbox.")
     with tempfile.TemporaryDirectory(prefix="course-demo-") as scratch:
         demo = Course(Path(scratch))
         for name in ("nbgrader_config.py", "pyproject.toml"):
@@ -43,45 +127,72 @@ def cmd_demo(course: Course, args: argparse.Namespace) -> int:
         assignments = args.assignment or demo.assignments()
         print(f"Generating student versions of {', '.join(assignments)} ...")
         release.release(demo, assignments)
-        rows = []
+        tables = []
         for assignment in assignments:
             for student, fraction in DEMO_STUDENTS.items():
                 samples.write_submission(demo.root, student, assignment, fraction)
-            print(f"Autograding {len(DEMO_STUDENTS)} sample submissions of {assignment} ...")
-            grade.autograde(demo, assignment)
-            rows += report.scores(demo, assignment)
-    print()
-    print("Samples: alice = full solution, bob = first half solved, carol = untouched release.")
-    print(report.format_table(rows))
+            outcomes = grade.grade(demo, assignment, options=grade.GradeOptions(sandbox=sandboxed))
+            tables.append(report.format_table(report.scores(demo, assignment), {o.student: o.__dict__ for o in outcomes}))
+    print("\nSamples: alice = full solution, bob = first half solved, carol = untouched release.")
+    print("\n\n".join(tables))
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m autograder",
-        description=DESCRIPTION,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        prog="python -m autograder", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--course-dir", type=Path, help="the course folder (default: found from the current folder)")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = commands.add_parser(
-        "release",
-        help="regenerate release/ (student versions) from source/",
-        description="Regenerate the student notebooks in release/ from source/ with nbgrader's "
-        "generate_assignment, add the Colab badge and setup cell. Deterministic: commit the result.",
-    )
-    p.add_argument("assignment", nargs="*", help="assignments to release (default: all in source/)")
-    p.set_defaults(run=cmd_release)
+    def command(name: str, run, help: str, description: str) -> argparse.ArgumentParser:
+        p = commands.add_parser(name, help=help, description=description)
+        p.set_defaults(run=run)
+        return p
 
-    p = commands.add_parser(
-        "demo",
-        help="run the instructor pipeline on sample submissions and print the grade table",
-        description="In a scratch copy of the course: generate the student versions, autograde "
-        "sample submissions made from the solutions, print the grade table. Touches nothing here.",
-    )
+    p = command("release", cmd_release, "regenerate release/ (student versions) from source/",
+                "Regenerate the student notebooks in release/ from source/ with nbgrader's generate_assignment "
+                "and add the Colab badge and setup cell. Deterministic: commit the result.")
+    p.add_argument("assignment", nargs="*", help="assignments to release (default: all in source/)")
+
+    p = command("collect", cmd_collect, "place an LMS download into submitted/",
+                "Copy each notebook of an LMS download (zip or folder) to submitted/<student>/<assignment>/. "
+                "Students are recognised by the naming rules in pyproject.toml "
+                "[tool.quantization-course.collect] student_patterns; 'Copy of', '(1)' and '-1' renames are undone. "
+                "The download is never modified; every file is listed, placed or not.")
+    p.add_argument("download", type=Path, help="the zip file or folder downloaded from the LMS")
+
+    p = command("repair", cmd_repair, "repair submitted notebooks into repaired/ (grade does this too)",
+                "Match every submitted notebook against the release, restore lost grading metadata, cell types "
+                "and deleted graded cells, and list each repair. Student answers are never changed.")
+    p.add_argument("assignment")
+
+    p = command("grade", cmd_grade, "repair and autograde all submissions, in parallel and sandboxed",
+                "Repair, then autograde every submission with nbgrader, several at once. Student code runs in a "
+                "bubblewrap sandbox: no network, no access to source/, the gradebook or other students' files, "
+                "limits on time, memory and file size. Exit code 1 if any submission could not be graded.")
+    p.add_argument("assignment")
+    p.add_argument("--student", action="append", help="grade only this student (repeatable)")
+    p.add_argument("--jobs", "-j", type=int, default=os.cpu_count() or 1, help="submissions graded at once (default: all cores)")
+    p.add_argument("--cell-timeout", type=int, default=300, help="seconds one cell may run (default: 300)")
+    p.add_argument("--timeout", type=int, default=1200, help="seconds one submission may take in all (default: 1200)")
+    p.add_argument("--memory-gb", type=float, default=Limits.memory_gb, help=f"memory per notebook (default: {Limits.memory_gb:g})")
+    p.add_argument("--no-sandbox", action="store_true", help="run student code without bubblewrap (trusted submissions only)")
+
+    p = command("feedback", cmd_feedback, "feedback pages without hidden tests, one zip per student",
+                "Generate nbgrader feedback (hidden tests removed) for every student and pack one zip per student "
+                "in feedback_zips/<assignment>/ for upload to an LMS.")
+    p.add_argument("assignment")
+    p.add_argument("--release", action="store_true", help="also run nbgrader release_feedback (JupyterHub exchange)")
+
+    p = command("export", cmd_export, "grades CSV (one column per question) and a class report",
+                "Write exports/<assignment>_grades.csv and exports/<assignment>_report.html.")
+    p.add_argument("assignment")
+
+    p = command("demo", cmd_demo, "run the pipeline on sample submissions and print the grade table",
+                "In a scratch copy of the course: generate the student versions, grade sample submissions made "
+                "from the solutions, print the grade table. Touches nothing here.")
     p.add_argument("assignment", nargs="*", help="assignments to include (default: all)")
-    p.set_defaults(run=cmd_demo)
     return parser
 
 

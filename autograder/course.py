@@ -41,6 +41,7 @@ class Settings:
     github_repository: str
     github_branch: str
     colab_packages: dict[str, list[str]]
+    collect_patterns: list[str] | None
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,7 @@ class Course:
             github_repository=table.get("github_repository", ""),
             github_branch=table.get("github_branch", "main"),
             colab_packages=table.get("colab-packages", {}),
+            collect_patterns=table.get("collect", {}).get("student_patterns"),
         )
 
     def environment(self) -> dict[str, str]:

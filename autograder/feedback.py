@@ -1,5 +1,5 @@
 """What students see after grading: nbgrader's feedback pages, without the
-hidden tests.
+hidden tests, one folder and one zip per student, ready for an LMS.
 
 nbgrader puts the hidden tests back into the graded notebook and shows them,
 and their tracebacks, in the feedback (nbgrader issue #917). The preprocessor
@@ -9,6 +9,10 @@ traceback to its message, which our checks write for students.
 """
 
 from __future__ import annotations
+
+import html
+import shutil
+from pathlib import Path
 
 from nbgrader import utils
 from nbgrader.preprocessors import ClearHiddenTests
@@ -27,3 +31,34 @@ class HideHiddenTests(ClearHiddenTests):
                 if output.output_type == "error":
                     output.traceback = [f"{output.ename}: {output.evalue}"]
         return cell, resources
+
+
+FEEDBACK_ZIPS = "feedback_zips"
+
+NOT_GRADED_PAGE = """<!DOCTYPE html>
+<html><head><meta charset="utf-8"><title>{assignment}: not graded</title></head>
+<body><h1>{assignment}: your submission could not be graded</h1>
+<p>{reason}</p>
+<p>Nothing is lost: your file is kept as you sent it. Please check that you submitted the
+notebook file (<code>.ipynb</code>, downloaded with File &gt; Download &gt; .ipynb) and
+contact your instructor.</p></body></html>
+"""
+
+
+def generate(course, assignment: str, outcomes=None) -> dict[str, Path]:
+    """Feedback pages for every student of `assignment` and one zip per student,
+    in ``feedback_zips/<assignment>/<student>.zip``; returns the zips."""
+    course.nbgrader("generate_feedback", assignment, "--force")
+    for outcome in outcomes or []:
+        if outcome.status != "graded":
+            folder = course.root / "feedback" / outcome.student / assignment
+            folder.mkdir(parents=True, exist_ok=True)
+            reason = html.escape(outcome.message or outcome.status)
+            (folder / "not_graded.html").write_text(NOT_GRADED_PAGE.format(assignment=assignment, reason=reason))
+    zips = {}
+    target = course.root / FEEDBACK_ZIPS / assignment
+    target.mkdir(parents=True, exist_ok=True)
+    for folder in sorted((course.root / "feedback").glob(f"*/{assignment}")):
+        student = folder.parent.name
+        zips[student] = Path(shutil.make_archive(str(target / student), "zip", folder))
+    return zips

@@ -1,0 +1,151 @@
+"""A class of submissions of module 1 with every kind of trouble a real
+class brings, as an LMS download; used by the end-to-end test and by the
+grading benchmark. EXPECTED gives each student's exact autograded score."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import nbformat
+
+from autograder import samples
+
+ASSIGNMENT = "01_memory_math"
+NOTEBOOK = "memory_math.ipynb"
+FULL = 12.0
+
+# student -> expected autograded points (None: cannot be graded)
+EXPECTED = {
+    "full": FULL,
+    "partial": 7.0,  # the first 4 of 9 answers: 1 + 2 + 2 + 2
+    "blank": 0.0,
+    "stripped": FULL,  # all metadata and cell ids removed (as some editors do)
+    "retyped": FULL,  # an answer cell turned into markdown
+    "inserted": FULL,  # scratch cells added between exercises
+    "duplicated": FULL,  # answer and test cells duplicated
+    "deleted": FULL - 1,  # a test cell deleted (restored) and one answer deleted (lost: 1 point)
+    "renamed": FULL,  # "Copy of memory_math (1).ipynb"
+    "tampered": FULL - 1,  # a wrong answer whose visible test was edited to pass
+    "looping": FULL - 2,  # an infinite loop in the kv_cache_gb cell
+    "hungry": FULL - 1,  # allocates memory until it runs out, in the quiz cell
+    "networked": FULL,  # tries to reach a server on the grader's loopback
+    "snooping": FULL,  # tries to read source/ and the gradebook and to write outside
+    "garbage": None,  # not JSON at all
+}
+
+
+def cell(nb, gid):
+    return next(c for c in nb.cells if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") == gid)
+
+
+def index(nb, gid):
+    return nb.cells.index(cell(nb, gid))
+
+
+def solved(root: Path, fraction: float = 1.0):
+    return samples.fill_answers(root / "release" / ASSIGNMENT / NOTEBOOK, root / "source" / ASSIGNMENT / NOTEBOOK, fraction)
+
+
+def build_download(root: Path, download: Path, probe_port: int = 0, snoop_marker: Path | None = None) -> dict[str, str]:
+    """Write the class into folder `download` with LMS-style names; returns
+    student -> file name."""
+    download.mkdir(parents=True, exist_ok=True)
+    notebooks = {}
+    notebooks["full"] = solved(root)
+    notebooks["partial"] = solved(root, 0.5)
+    notebooks["blank"] = solved(root, 0.0)
+
+    nb = solved(root)
+    for c in nb.cells:
+        c.metadata = {}
+        c.pop("id", None)
+    nb.nbformat_minor = 4
+    notebooks["stripped"] = nb
+
+    nb = solved(root)
+    i = index(nb, "memory_gb")
+    retyped = nbformat.v4.new_markdown_cell(nb.cells[i].source)
+    retyped.metadata = copy.deepcopy(nb.cells[i].metadata)
+    nb.cells[i] = retyped
+    notebooks["retyped"] = nb
+
+    nb = solved(root)
+    for gid in ("memory_gb", "kv_cache_gb", "quiz_13b_fp16"):
+        nb.cells.insert(index(nb, gid) + 1, nbformat.v4.new_code_cell("scratch = 1 + 1  # trying things out"))
+    nb.cells.insert(3, nbformat.v4.new_markdown_cell("My notes: GB = 1e9 bytes."))
+    notebooks["inserted"] = nb
+
+    nb = solved(root)
+    i = index(nb, "kv_cache_gb")
+    stub = copy.deepcopy(cell(solved(root, 0.0), "kv_cache_gb"))
+    nb.cells.insert(i + 1, stub)  # an unedited copy of the answer cell after the answer
+    j = index(nb, "test_memory_gb")
+    nb.cells.insert(j + 1, copy.deepcopy(nb.cells[j]))  # a duplicated test cell
+    notebooks["duplicated"] = nb
+
+    nb = solved(root)
+    del nb.cells[index(nb, "test_kv_cache_gb")]
+    del nb.cells[index(nb, "effective_bits_per_weight")]
+    notebooks["deleted"] = nb
+
+    notebooks["renamed"] = solved(root)
+
+    nb = solved(root)
+    cell(nb, "effective_bits_per_weight").source = (
+        "def effective_bits_per_weight(bits, group_size, scale_bits=16, zero_point_bits=0):\n    return 4.125"
+    )
+    cell(nb, "test_effective_bits_per_weight").source = "print('all good')"
+    notebooks["tampered"] = nb
+
+    nb = solved(root)
+    c = cell(nb, "kv_cache_gb")
+    c.source = "while True:\n    pass\n" + c.source
+    notebooks["looping"] = nb
+
+    nb = solved(root)
+    c = cell(nb, "quiz_13b_fp16")
+    c.source = "hoard = []\nwhile True:\n    hoard.append(bytearray(2**28))\n" + c.source
+    notebooks["hungry"] = nb
+
+    nb = solved(root)
+    nb.cells.insert(index(nb, "quiz_13b_fp16"), nbformat.v4.new_code_cell(
+        "import socket\n"
+        "try:\n"
+        f"    socket.create_connection(('127.0.0.1', {probe_port}), timeout=3).sendall(b'escaped')\n"
+        "    print('NETWORK: open')\n"
+        "except OSError as error:\n"
+        "    print('NETWORK: blocked', error)\n"
+    ))
+    notebooks["networked"] = nb
+
+    nb = solved(root)
+    nb.cells.insert(index(nb, "quiz_13b_fp16"), nbformat.v4.new_code_cell(
+        "import glob, os\n"
+        f"root = {str(root)!r}\n"
+        "found = glob.glob(root + '/source/**/*.ipynb', recursive=True) + glob.glob(root + '/gradebook.db')\n"
+        "found += glob.glob(os.path.abspath('../../..') + '/source/**/*.ipynb', recursive=True)\n"
+        "found += glob.glob(root + '/submitted/full/**/*.ipynb', recursive=True)\n"
+        "print('SNOOP: read', found if found else 'nothing')\n"
+        "try:\n"
+        f"    open({str(snoop_marker)!r}, 'w').write('pwned')\n"
+        "    print('SNOOP: wrote outside')\n"
+        "except OSError as error:\n"
+        "    print('SNOOP: write blocked', error)\n"
+    ))
+    notebooks["snooping"] = nb
+
+    names = {
+        "renamed": "renamed_Copy of memory_math (1).ipynb",
+        "tampered": "tampered_12345_67890_memory_math-1.ipynb",
+        "stripped": "stripped_2001_assignsubmission_file_memory_math.ipynb",
+    }
+    files = {}
+    for student, nb in notebooks.items():
+        name = names.get(student, f"{student}_memory_math.ipynb")
+        nbformat.write(nb, download / name)
+        files[student] = name
+    (download / "garbage_memory_math.ipynb").write_text('{"cells": [ this is not json')
+    files["garbage"] = "garbage_memory_math.ipynb"
+    (download / "README.txt").write_text("exported by the LMS")
+    return files
