@@ -1,0 +1,90 @@
+"""Manual grading stays in nbgrader's formgrader: in a real (headless)
+browser it opens on this course, lists the assignment and shows an
+autograded submission."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from autograder import release, samples
+from autograder.course import Course
+
+ROOT = Path(__file__).resolve().parent.parent
+ASSIGNMENT = "01_memory_math"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+playwright = pytest.importorskip("playwright.sync_api")
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (see .ci/run)")]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def formgrader(tmp_path_factory):
+    course = Course(tmp_path_factory.mktemp("formgrader"))
+    for name in ("nbgrader_config.py", "pyproject.toml"):
+        shutil.copy2(ROOT / name, course.root / name)
+    shutil.copytree(ROOT / "source" / ASSIGNMENT, course.source / ASSIGNMENT)
+    release.release(course, [ASSIGNMENT])
+    samples.write_submission(course.root, "ada", ASSIGNMENT, fraction=1.0)
+    course.nbgrader("autograde", ASSIGNMENT, "--force")
+
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "jupyter", "server", "--no-browser", f"--port={port}", "--ip=127.0.0.1",
+         "--IdentityProvider.token=", "--ServerApp.password=", "--ServerApp.disable_check_xsrf=True",
+         "--allow-root", f"--ServerApp.root_dir={course.root}"],
+        cwd=course.root, env=course.environment(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(120):
+        try:
+            urllib.request.urlopen(f"{url}/api/status", timeout=1)
+            break
+        except OSError:
+            time.sleep(0.5)
+    else:
+        server.kill()
+        pytest.fail("jupyter server did not start")
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync", "--no-first-run"],
+        )
+        page = browser.new_page()
+        yield url, page
+        browser.close()
+    server.terminate()
+    server.wait(timeout=30)
+
+
+def test_formgrader_lists_the_assignment(formgrader):
+    url, page = formgrader
+    page.goto(f"{url}/formgrader")
+    page.wait_for_selector(f"text={ASSIGNMENT}", timeout=30_000)
+    assert "Manage Assignments" in page.content()
+
+
+def test_formgrader_shows_an_autograded_submission(formgrader):
+    url, page = formgrader
+    page.goto(f"{url}/formgrader/gradebook/{ASSIGNMENT}/memory_math")
+    page.wait_for_selector("text=Submission #1", timeout=30_000)
+    page.click("text=Submission #1")
+    page.wait_for_selector("text=count_llama_params", timeout=30_000)
+    text = page.inner_text("body")
+    assert "Exercise 9: what the formula leaves out" in text
+    # one score box per graded cell: 8 autograded tests and the written answer
+    assert text.count("(extra credit)") == 9
