@@ -27,6 +27,10 @@ import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from nbformat import NotebookNode
+from nbgrader.preprocessors import Execute
+from traitlets import Integer
+
 KERNEL_NAME = "quant-course-sandbox"
 LIMITS_VARIABLE = "AUTOGRADER_SANDBOX_LIMITS"
 SYSTEM_FOLDERS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/etc/alternatives", "/etc/ld.so.cache")
@@ -129,6 +133,32 @@ def install_kernelspec(folder: Path, limits: Limits) -> dict[str, str]:
         )
     )
     return {"JUPYTER_PATH": str(folder), LIMITS_VARIABLE: json.dumps(asdict(limits))}
+
+
+class LimitedExecute(Execute):
+    """nbgrader's Execute, keeping at most `max_output_bytes` of output per
+    cell: a student's endless print loop would otherwise pile up in the
+    grader's memory until the cell's time limit. (nbgrader's LimitOutput only
+    trims afterwards.)"""
+
+    max_output_bytes = Integer(2_000_000, help="output kept per cell, in bytes").tag(config=True)
+
+    def preprocess(self, nb, resources=None, km=None):
+        self._output_bytes: dict[int, int] = {}
+        return super().preprocess(nb, resources, km)
+
+    def output(self, outs, msg, display_id, cell_index):
+        used = self._output_bytes.get(cell_index, 0)
+        if used > self.max_output_bytes:
+            return None
+        size = len(json.dumps(msg.get("content", {})))
+        self._output_bytes[cell_index] = used + size
+        if used + size > self.max_output_bytes:
+            note = NotebookNode(output_type="stream", name="stdout",
+                                text=f"\n[the grader kept only the first {self.max_output_bytes:,} bytes of this cell's output]\n")
+            outs.append(note)
+            return None
+        return super().output(outs, msg, display_id, cell_index)
 
 
 def main(argv: list[str]) -> int:

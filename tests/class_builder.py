@@ -29,6 +29,7 @@ EXPECTED = {
     "tampered": FULL - 1,  # a wrong answer whose visible test was edited to pass
     "looping": FULL - 2,  # an infinite loop in the kv_cache_gb cell
     "hungry": FULL - 1,  # allocates memory until it runs out, in the quiz cell
+    "flooding": FULL,  # prints without end in a cell of its own (output capped, then timed out)
     "networked": FULL,  # tries to reach a server on the grader's loopback
     "snooping": FULL,  # tries to read source/ and the gradebook and to write outside
     "garbage": None,  # not JSON at all
@@ -107,6 +108,10 @@ def build_download(root: Path, download: Path, probe_port: int = 0, snoop_marker
     c = cell(nb, "quiz_13b_fp16")
     c.source = "hoard = []\nwhile True:\n    hoard.append(bytearray(2**28))\n" + c.source
     notebooks["hungry"] = nb
+
+    nb = solved(root)
+    nb.cells.insert(index(nb, "quiz_13b_fp16"), nbformat.v4.new_code_cell("while True:\n    print('spam' * 250)"))
+    notebooks["flooding"] = nb
 
     nb = solved(root)
     nb.cells.insert(index(nb, "quiz_13b_fp16"), nbformat.v4.new_code_cell(

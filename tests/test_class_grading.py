@@ -141,9 +141,11 @@ def test_sandbox_hides_source_gradebook_and_other_students(graded_class):
     assert not graded_class["marker"].exists()
 
 
-def test_time_and_memory_limits_stop_runaway_cells(graded_class):
+def test_time_memory_and_output_limits_stop_runaway_cells(graded_class):
     assert "CellTimeoutError" in autograded_text(graded_class, "looping")
     assert "MemoryError" in autograded_text(graded_class, "hungry")
+    flooded = autograded_text(graded_class, "flooding")
+    assert "the grader kept only the first" in flooded and len(flooded) < 1_000_000
 
 
 def test_feedback_zip_per_student_without_hidden_tests(graded_class):
