@@ -1,7 +1,7 @@
 """Autograding a class: every submission of an assignment, several at a time.
 
-For each student, ``nbgrader autograde`` runs on the repaired copy (see
-``repair``) in its own process, with the notebook's kernel in the sandbox
+Students are graded in batches, each batch by one ``nbgrader autograde``
+process on the repaired copies (see ``repair``), with the notebook's kernel in the sandbox
 (see ``sandbox``), a per-cell time limit (nbgrader's) and a per-submission
 time limit (here). A submission that fails, hangs or crashes is reported and
 never stops the batch. Re-running regrades from the submissions, so it is
@@ -55,10 +55,11 @@ def register_assignment(course: Course, assignment: str) -> None:
         )
 
 
-def autograde_command(course: Course, assignment: str, student: str, options: GradeOptions, ipc: str) -> list[str]:
+def autograde_command(course: Course, assignment: str, others: list[str], options: GradeOptions, ipc: str) -> list[str]:
+    """nbgrader autograde for every repaired submission except `others`'."""
     command = [
-        sys.executable, "-m", "nbgrader", "autograde", assignment,
-        "--student", student, "--force",
+        sys.executable, "-m", "nbgrader", "autograde", assignment, "--force",
+        f"--CourseDirectory.student_id_exclude={','.join(others)}",
         f"--CourseDirectory.submitted_directory={repair.REPAIRED_FOLDER}",
         f"--CourseDirectory.db_url={course.gradebook_url}?timeout={DATABASE_WAIT_SECONDS}",
         f"--Execute.timeout={options.cell_timeout}",
@@ -72,26 +73,47 @@ def autograde_command(course: Course, assignment: str, student: str, options: Gr
     return command
 
 
-def autograde_one(course: Course, assignment: str, student: str, options: GradeOptions, env: dict) -> Outcome:
-    started = time.monotonic()
+def batches(students: list[str], jobs: int) -> list[list[str]]:
+    """Students split for the workers: a few per nbgrader process, since each
+    process spends seconds starting up, but twice as many batches as workers
+    so that a slow batch does not leave a core idle."""
+    count = min(len(students), 2 * max(1, jobs))
+    return [students[i::count] for i in range(count)]
+
+
+def autograde_batch(course: Course, assignment: str, batch: list[str], options: GradeOptions, env: dict) -> list[Outcome]:
+    started, clock = time.time(), time.monotonic()
+    everyone = [p.name for p in (course.root / repair.REPAIRED_FOLDER).iterdir() if p.is_dir()]
+    others = sorted(set(everyone) - set(batch))
     with tempfile.TemporaryDirectory(prefix="grader-ipc-") as ipc:
         try:
             result = subprocess.run(
-                autograde_command(course, assignment, student, options, ipc),
+                autograde_command(course, assignment, others, options, ipc),
                 cwd=course.root, env=env, capture_output=True, text=True,
-                timeout=options.submission_timeout, start_new_session=True,
+                timeout=options.submission_timeout * len(batch), start_new_session=True,
             )
-        except subprocess.TimeoutExpired:
-            return Outcome(student, "timed out", time.monotonic() - started,
-                           f"grading took longer than {options.submission_timeout} s and was stopped")
-    seconds = time.monotonic() - started
-    log = result.stdout + result.stderr
-    # nbgrader logs a cell's timeout as an ERROR yet grades the notebook; a
-    # notebook it could not grade is announced by this sentence.
-    if result.returncode != 0 or "There was an error processing assignment" in log:
-        errors = [line for line in log.splitlines() if "ERROR" in line or "Error" in line]
-        return Outcome(student, "failed", seconds, "; ".join(errors[-3:]) or f"nbgrader exited with {result.returncode}")
-    return Outcome(student, "graded", seconds)
+            log, timed_out = result.stdout + result.stderr, False
+        except subprocess.TimeoutExpired as expired:
+            log, timed_out = str(expired.stdout or "") + str(expired.stderr or ""), True
+    seconds = (time.monotonic() - clock) / len(batch)
+    outcomes = []
+    for student in batch:
+        graded = course.root / "autograded" / student / assignment
+        done = any(p.stat().st_mtime >= started for p in graded.glob("*.ipynb"))
+        # nbgrader logs a cell's timeout as an ERROR yet grades the notebook; a
+        # notebook it could not grade is announced by this sentence.
+        failure = f"There was an error processing assignment '{assignment}' for student '{student}'"
+        if failure in log:
+            errors = [line for line in log.splitlines() if "Error" in line or "ERROR" in line]
+            outcomes.append(Outcome(student, "failed", seconds, "; ".join(errors[-3:])))
+        elif timed_out and not done:
+            outcomes.append(Outcome(student, "timed out", seconds,
+                                    f"grading took longer than {options.submission_timeout} s and was stopped"))
+        elif not done:
+            outcomes.append(Outcome(student, "failed", seconds, f"nbgrader exited with {result.returncode}"))
+        else:
+            outcomes.append(Outcome(student, "graded", seconds))
+    return outcomes
 
 
 def grade(course: Course, assignment: str, students: list[str] | None = None, options: GradeOptions | None = None) -> list[Outcome]:
@@ -115,13 +137,13 @@ def grade(course: Course, assignment: str, students: list[str] | None = None, op
         if options.sandbox:
             env.update(install_kernelspec(Path(kernels), options.limits))
         with ThreadPoolExecutor(max_workers=max(1, options.jobs)) as pool:
-            futures = {pool.submit(autograde_one, course, assignment, s, options, env): s for s in to_grade}
-            bar = tqdm(total=len(futures), desc=f"grading {assignment}", unit="submission", disable=not options.progress)
+            futures = [pool.submit(autograde_batch, course, assignment, b, options, env) for b in batches(to_grade, options.jobs)]
+            bar = tqdm(total=len(to_grade), desc=f"grading {assignment}", unit="submission", disable=not options.progress)
             for future in as_completed(futures):
-                outcome = future.result()
-                outcome.repairs = outcomes[outcome.student].repairs
-                outcomes[outcome.student] = outcome
-                bar.update()
+                for outcome in future.result():
+                    outcome.repairs = outcomes[outcome.student].repairs
+                    outcomes[outcome.student] = outcome
+                    bar.update()
             bar.close()
     return [outcomes[s] for s in sorted(outcomes)]
 
