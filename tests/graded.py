@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import nbformat
+import pytest
 from IPython.core.inputtransformer2 import TransformerManager
 
 from autograder.course import OFFLINE_ENV
@@ -46,6 +47,19 @@ class SolvedNotebook:
         namespace = dict(self.namespace)
         self._exec(replacement, namespace)
         self._exec(self.cells[test_id], namespace)
+
+    def run_all_tests(self) -> list[str]:
+        """Run every test cell against the solution; returns their grade ids."""
+        for test_id in self.test_ids():
+            self.run_test(test_id)
+        return self.test_ids()
+
+    def assert_rejects(self, wrong_answer: tuple) -> None:
+        """`wrong_answer` is (test_id, replacement code[, expected exception]):
+        the test cell must raise that exception (AssertionError by default)."""
+        test_id, wrong_code, *expected = wrong_answer
+        with pytest.raises(expected[0] if expected else AssertionError):
+            self.run_test(test_id, wrong_code)
 
     def test_ids(self) -> list[str]:
         nb = nbformat.read(self.path, as_version=4)

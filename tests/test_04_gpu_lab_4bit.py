@@ -254,8 +254,7 @@ def notebook():
 
 def test_solution_passes_every_test_cell(notebook):
     assert len(notebook.test_ids()) >= 6
-    for test_id in notebook.test_ids():
-        notebook.run_test(test_id)
+    notebook.run_all_tests()
 
 
 def test_solution_is_exact_on_the_offline_model(notebook):
@@ -269,6 +268,4 @@ def test_solution_is_exact_on_the_offline_model(notebook):
 
 @pytest.mark.parametrize("mistake", WRONG_ANSWERS)
 def test_hidden_tests_reject(notebook, mistake):
-    test_id, wrong_code = WRONG_ANSWERS[mistake]
-    with pytest.raises(AssertionError):
-        notebook.run_test(test_id, wrong_code)
+    notebook.assert_rejects(WRONG_ANSWERS[mistake])
