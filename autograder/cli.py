@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import sys
 import tempfile
 from pathlib import Path
 
-from autograder import feedback, grade, intake, release, repair, report, samples
+from autograder import feedback, grade, intake, release, repair, report, samples, sandbox
 from autograder.course import Course, CourseError
 from autograder.sandbox import Limits
 
@@ -84,12 +83,8 @@ def grade_options(args: argparse.Namespace) -> grade.GradeOptions:
 
 def cmd_grade(course: Course, args: argparse.Namespace) -> int:
     options = grade_options(args)
-    if options.sandbox and not shutil.which("bwrap"):
-        raise CourseError(
-            "bubblewrap (bwrap) is not installed, so student code cannot be sandboxed. "
-            "Install it (Debian/Ubuntu: sudo apt-get install bubblewrap), or pass --no-sandbox "
-            "if you trust every submission."
-        )
+    if options.sandbox:
+        sandbox.bubblewrap()  # fails early, saying how to install it
     outcomes = grade.grade(course, args.assignment, args.student or None, options)
     report.save_outcomes(course, args.assignment, outcomes)
     print(report.format_table(report.scores(course, args.assignment), {o.student: o.__dict__ for o in outcomes}))
@@ -116,14 +111,11 @@ def cmd_export(course: Course, args: argparse.Namespace) -> int:
 
 def cmd_demo(course: Course, args: argparse.Namespace) -> int:
     """Release, then grade sample submissions in a scratch copy of the course."""
-    sandboxed = shutil.which("bwrap") is not None
+    sandboxed = sandbox.available()
     if not sandboxed:
         print("note: bubblewrap is not installed; the demo grades its own samples without the sandbox.")
     with tempfile.TemporaryDirectory(prefix="course-demo-") as scratch:
-        demo = Course(Path(scratch))
-        for name in ("nbgrader_config.py", "pyproject.toml"):
-            shutil.copy2(course.root / name, demo.root / name)
-        shutil.copytree(course.source, demo.source)
+        demo = course.copy_to(Path(scratch))
         assignments = args.assignment or demo.assignments()
         print(f"Generating student versions of {', '.join(assignments)} ...")
         release.release(demo, assignments)

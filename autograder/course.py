@@ -8,6 +8,7 @@ whose ``[tool.quantization-course]`` table carries the course's settings.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -78,6 +79,15 @@ class Course:
 
     def notebooks(self, assignment: str, folder: str = "source") -> list[Path]:
         return sorted((self.root / folder / assignment).glob("*.ipynb"))
+
+    def copy_to(self, folder: Path, assignments: list[str] | None = None) -> "Course":
+        """A scratch course in `folder` with this one's settings and the sources
+        of `assignments` (default: all); release/ is generated there, not copied."""
+        for name in ("nbgrader_config.py", "pyproject.toml"):
+            shutil.copy2(self.root / name, folder / name)
+        for assignment in assignments or self.assignments():
+            shutil.copytree(self.source / assignment, folder / "source" / assignment)
+        return Course(folder)
 
     def settings(self) -> Settings:
         with open(self.root / "pyproject.toml", "rb") as f:

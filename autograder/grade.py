@@ -1,8 +1,8 @@
 """Autograding a class: every submission of an assignment, several at a time.
 
 Students are graded in batches, each batch by one ``nbgrader autograde``
-process on the repaired copies (see ``repair``), with the notebook's kernel in the sandbox
-(see ``sandbox``), a per-cell time limit (nbgrader's) and a per-submission
+process on the repaired copies (see ``repair``), with the notebook's kernel
+in the sandbox (see ``sandbox``), a per-cell time limit (nbgrader's) and a per-submission
 time limit (here). A submission that fails, hangs or crashes is reported and
 never stops the batch. Re-running regrades from the submissions, so it is
 idempotent.
@@ -56,7 +56,7 @@ def register_assignment(course: Course, assignment: str) -> None:
 
 
 def autograde_command(course: Course, assignment: str, others: list[str], options: GradeOptions, ipc: str) -> list[str]:
-    """nbgrader autograde for every repaired submission except `others`'."""
+    """nbgrader autograde for every repaired submission except those of `others`."""
     command = [
         sys.executable, "-m", "nbgrader", "autograde", assignment, "--force",
         f"--CourseDirectory.student_id_exclude={','.join(others)}",
@@ -146,8 +146,3 @@ def grade(course: Course, assignment: str, students: list[str] | None = None, op
                     bar.update()
             bar.close()
     return [outcomes[s] for s in sorted(outcomes)]
-
-
-def autograde(course: Course, assignment: str) -> None:
-    """Plain nbgrader autograde of every submission, in one process (the demo)."""
-    course.nbgrader("autograde", assignment, "--force")

@@ -31,6 +31,8 @@ from nbformat import NotebookNode
 from nbgrader.preprocessors import Execute
 from traitlets import Integer
 
+from autograder.course import CourseError
+
 KERNEL_NAME = "quant-course-sandbox"
 LIMITS_VARIABLE = "AUTOGRADER_SANDBOX_LIMITS"
 SYSTEM_FOLDERS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/etc/alternatives", "/etc/ld.so.cache")
@@ -63,10 +65,15 @@ class Limits:
     processes: int = 256
 
 
+def available() -> bool:
+    return shutil.which("bwrap") is not None
+
+
 def bubblewrap() -> str:
+    """The bwrap program; a CourseError that says how to get it when missing."""
     found = shutil.which("bwrap")
     if not found:
-        raise RuntimeError(
+        raise CourseError(
             "bubblewrap (bwrap) is not installed, so student code cannot be sandboxed. "
             "Install it (Debian/Ubuntu: sudo apt-get install bubblewrap) or pass --no-sandbox "
             "if you trust every submission."

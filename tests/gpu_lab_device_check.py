@@ -39,7 +39,6 @@ import gc
 import json
 import math
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -157,7 +156,6 @@ def build_model(folder: Path, shape: dict, device: str, dtype) -> None:
 
 
 def load(folder: Path, mode: str, device: str, dtype):
-    import torch
     from transformers import AutoModelForCausalLM, BitsAndBytesConfig
 
     if mode == "16-bit":

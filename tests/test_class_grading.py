@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from autograder.cli import main
+from autograder.course import Course
 from class_builder import ASSIGNMENT, EXPECTED, build_download
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -53,10 +54,8 @@ def digest(folder: Path) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def graded_class(tmp_path_factory):
     root = tmp_path_factory.mktemp("class")
-    for name in ("nbgrader_config.py", "pyproject.toml"):
-        shutil.copy2(ROOT / name, root / name)
-    for folder in ("source", "release"):
-        shutil.copytree(ROOT / folder / ASSIGNMENT, root / folder / ASSIGNMENT)
+    Course(ROOT).copy_to(root, [ASSIGNMENT])
+    shutil.copytree(ROOT / "release" / ASSIGNMENT, root / "release" / ASSIGNMENT)
     listener = Listener()
     marker = root / "pwned.txt"
     download = tmp_path_factory.mktemp("lms") / "export"

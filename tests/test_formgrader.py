@@ -33,10 +33,7 @@ def free_port() -> int:
 
 @pytest.fixture(scope="module")
 def formgrader(tmp_path_factory):
-    course = Course(tmp_path_factory.mktemp("formgrader"))
-    for name in ("nbgrader_config.py", "pyproject.toml"):
-        shutil.copy2(ROOT / name, course.root / name)
-    shutil.copytree(ROOT / "source" / ASSIGNMENT, course.source / ASSIGNMENT)
+    course = Course(ROOT).copy_to(tmp_path_factory.mktemp("formgrader"), [ASSIGNMENT])
     release.release(course, [ASSIGNMENT])
     samples.write_submission(course.root, "ada", ASSIGNMENT, fraction=1.0)
     course.nbgrader("autograde", ASSIGNMENT, "--force")

@@ -3,7 +3,6 @@ spilled warnings, and they still run top to bottom on a fresh kernel."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import nbformat

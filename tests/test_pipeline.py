@@ -6,7 +6,6 @@ Scores are read back from the gradebook and compared exactly."""
 from __future__ import annotations
 
 import filecmp
-import shutil
 from pathlib import Path
 
 import nbformat
@@ -37,10 +36,7 @@ def autograded_points(assignment: str) -> float:
 def released(tmp_path_factory):
     """A scratch copy of the course; released(assignment) generates that
     assignment's student versions there (once) and returns the copy."""
-    copy = Course(tmp_path_factory.mktemp("course"))
-    for name in ("nbgrader_config.py", "pyproject.toml"):
-        shutil.copy2(ROOT / name, copy.root / name)
-    shutil.copytree(ROOT / "source", copy.source)
+    copy = Course(ROOT).copy_to(tmp_path_factory.mktemp("course"))
     done = set()
 
     def release_once(assignment: str) -> Course:

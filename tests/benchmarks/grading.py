@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -28,10 +27,7 @@ ASSIGNMENT = "01_memory_math"
 
 
 def make_class(folder: Path, students: int) -> Course:
-    course = Course(folder)
-    for name in ("nbgrader_config.py", "pyproject.toml"):
-        shutil.copy2(ROOT / name, folder / name)
-    shutil.copytree(ROOT / "source" / ASSIGNMENT, course.source / ASSIGNMENT)
+    course = Course(ROOT).copy_to(folder, [ASSIGNMENT])
     release.release(course, [ASSIGNMENT])
     for i in range(students):
         samples.write_submission(folder, f"student{i:03d}", ASSIGNMENT, fraction=(i % 4) / 3)
