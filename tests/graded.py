@@ -26,14 +26,28 @@ class SolvedNotebook:
         os.environ.update(OFFLINE_ENV)
         (self.path,) = sorted((ROOT / "source" / assignment).glob("*.ipynb"))
         nb = nbformat.read(self.path, as_version=4)
+        self.code_cells = [c.source for c in nb.cells if c.cell_type == "code"]
         self.cells = {grade_id(c): c.source for c in nb.cells if c.cell_type == "code" and grade_id(c)}
         self.namespace: dict = {"__name__": "__main__"}
         cwd = Path.cwd()
         os.chdir(self.path.parent)
         try:
-            for cell in nb.cells:
-                if cell.cell_type == "code":
-                    self._exec(cell.source, self.namespace)
+            for source in self.code_cells:
+                self._exec(source, self.namespace)
+        finally:
+            os.chdir(cwd)
+
+    def rerun_each_cell(self) -> None:
+        """Run every code cell once more, in order, each on the state the complete
+        notebook left (as a student re-runs one cell); an error names the cell."""
+        cwd = Path.cwd()
+        os.chdir(self.path.parent)
+        try:
+            for number, source in enumerate(self.code_cells, 1):
+                try:
+                    self._exec(source, dict(self.namespace))
+                except Exception as error:
+                    raise AssertionError(f"code cell {number} ({source.splitlines()[0]!r}) failed when run again: {error!r}") from error
         finally:
             os.chdir(cwd)
 

@@ -269,3 +269,19 @@ def test_solution_is_exact_on_the_offline_model(notebook):
 @pytest.mark.parametrize("mistake", WRONG_ANSWERS)
 def test_hidden_tests_reject(notebook, mistake):
     notebook.assert_rejects(WRONG_ANSWERS[mistake])
+
+
+
+def test_solution_passes_as_on_a_cpu_without_avx512_bf16(monkeypatch):
+    """bitsandbytes repacks a 4-bit layer on its first forward pass only on CPUs
+    with AVX512-BF16. The other tests run whichever path this CPU takes; this one
+    forces the path of every other CPU (and of the GPU layout), so a machine with
+    AVX512-BF16 tests both. (The reverse cannot be forced: the repacked kernel
+    needs the instructions.)"""
+    import bitsandbytes.nn.modules
+
+    monkeypatch.setattr(bitsandbytes.nn.modules, "has_avx512bf16", lambda: False)
+    notebook = SolvedNotebook("04_gpu_lab_4bit")
+    assert not any(getattr(m, "support_avx512bf16_for_cpu", False) for m in notebook.namespace["models"]["4-bit NF4"].modules())
+    notebook.run_all_tests()
+    notebook.rerun_each_cell()
