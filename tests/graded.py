@@ -1,9 +1,17 @@
 """Run an assignment's source notebook in-process and re-run its test cells
-against other (wrong) implementations, to prove the hidden tests reject them."""
+against other implementations of the student's answers: wrong ones must be
+rejected (by the visible check too, when they break a rule the text states),
+correct alternatives must pass, and one mistake must cost one exercise.
+
+Each tests/test_<assignment>.py holds WRONG_ANSWERS and CORRECT_ANSWERS,
+dicts from a description to a `Wrong` or an `Answer`;
+tests/test_coverage.py checks that every graded test cell has enough of both."""
 
 from __future__ import annotations
 
 import os
+import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
@@ -15,8 +23,31 @@ from autograder.course import OFFLINE_ENV
 ROOT = Path(__file__).resolve().parent.parent
 
 
+HIDDEN_TESTS = re.compile(r"### BEGIN HIDDEN TESTS.*?### END HIDDEN TESTS\n?", re.S)
+
+
 def grade_id(cell) -> str | None:
     return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+
+
+@dataclass(frozen=True)
+class Answer:
+    """`code` redefines one or more of the student's answers; test cell `test_id` judges it."""
+
+    test_id: str
+    code: str
+
+
+@dataclass(frozen=True)
+class Wrong(Answer):
+    """A plausible mistake, which test cell `test_id` must reject with `error`.
+
+    `visible`: the visible check alone rejects it too, as it must for any answer
+    that breaks a rule the exercise states. False only for an answer that is right
+    on the notebook's own inputs and wrong elsewhere (a hard-coded value)."""
+
+    visible: bool = True
+    error: type[BaseException] = AssertionError
 
 
 class SolvedNotebook:
@@ -55,12 +86,14 @@ class SolvedNotebook:
     def _exec(source: str, namespace: dict) -> None:
         exec(compile(TransformerManager().transform_cell(source), "<cell>", "exec"), namespace)
 
-    def run_test(self, test_id: str, replacement: str = "") -> None:
-        """Run test cell `test_id` (visible and hidden tests) after running
-        `replacement` code, which redefines the student's answer."""
+    def run_test(self, test_id: str, replacement: str = "", visible_only: bool = False) -> None:
+        """Run test cell `test_id` (visible and hidden tests, or the visible check
+        alone as a student sees it) after running `replacement` code, which
+        redefines the student's answer."""
         namespace = dict(self.namespace)
         self._exec(replacement, namespace)
-        self._exec(self.cells[test_id], namespace)
+        cell = self.cells[test_id]
+        self._exec(HIDDEN_TESTS.sub("", cell) if visible_only else cell, namespace)
 
     def run_all_tests(self) -> list[str]:
         """Run every test cell against the solution; returns their grade ids."""
@@ -68,12 +101,29 @@ class SolvedNotebook:
             self.run_test(test_id)
         return self.test_ids()
 
-    def assert_rejects(self, wrong_answer: tuple) -> None:
-        """`wrong_answer` is (test_id, replacement code[, expected exception]):
-        the test cell must raise that exception (AssertionError by default)."""
-        test_id, wrong_code, *expected = wrong_answer
-        with pytest.raises(expected[0] if expected else AssertionError):
-            self.run_test(test_id, wrong_code)
+    def assert_rejects(self, wrong: Wrong) -> None:
+        """The test cell rejects `wrong`; so does its visible check unless
+        `wrong.visible` is False."""
+        with pytest.raises(wrong.error):
+            self.run_test(wrong.test_id, wrong.code)
+        if wrong.visible:
+            with pytest.raises(wrong.error):
+                self.run_test(wrong.test_id, wrong.code, visible_only=True)
+
+    def assert_accepts(self, answer: Answer) -> None:
+        """The test cell, visible and hidden tests, accepts a correct alternative."""
+        self.run_test(answer.test_id, answer.code)
+
+    def assert_costs_one_exercise(self, wrong: Wrong) -> None:
+        """With `wrong` in place, test cell `wrong.test_id` fails and every other passes:
+        later exercises grade with the course's own versions of earlier helpers."""
+        failed = []
+        for test_id in self.test_ids():
+            try:
+                self.run_test(test_id, wrong.code)
+            except Exception:
+                failed.append(test_id)
+        assert failed == [wrong.test_id]
 
     def test_ids(self) -> list[str]:
         nb = nbformat.read(self.path, as_version=4)
