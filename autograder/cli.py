@@ -11,6 +11,8 @@ import argparse
 import os
 import sys
 import tempfile
+import unicodedata
+from collections import Counter
 from pathlib import Path
 
 from autograder import feedback, grade, intake, release, repair, report, samples, sandbox
@@ -42,20 +44,29 @@ def cmd_release(course: Course, args: argparse.Namespace) -> int:
     return 0
 
 
+def columns(text: str) -> int:
+    """Terminal columns `text` takes: CJK characters take two."""
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
 def cmd_collect(course: Course, args: argparse.Namespace) -> int:
     try:
         log = intake.Collector(course.root, course.settings().collect_patterns).collect(args.download)
     except ValueError as error:
         raise CourseError(str(error)) from None
-    placed = [e for e in log if e.status == "placed"]
-    others = [e for e in log if e.status != "placed"]
-    print(f"placed {len(placed)} notebook(s) in submitted/ (the download itself is unchanged)")
-    for e in placed:
-        print(f"  {e.student:<16} {e.destination}   <- {Path(e.original).name}")
-    for e in others:
-        print(f"  {e.status.upper()}: {e.original}: {e.reason}")
-    print("log: downloaded/collect_log.json")
-    return 1 if any(e.status == "not placed" for e in others) else 0
+    # Students found, alphabetically (each with its superseded files), then the files of no one.
+    rows = [(e.student or "-", e.assignment or "-", e.status, e.file + (f"  ({e.reason})" if e.reason else ""))
+            for e in sorted(log, key=lambda e: (not e.student, e.student, e.file))]
+    header = ("student", "assignment", "status", "file")
+    widths = [max(columns(row[i]) for row in (header, *rows)) for i in range(3)]
+    for row in (header, *rows):
+        print("".join(cell + " " * (width + 2 - columns(cell)) for cell, width in zip(row, widths)) + row[3])
+    counts = Counter(e.status for e in log)
+    students = {e.student for e in log if e.status == "placed"}
+    others = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()) if status != "placed")
+    print(f"\n{counts['placed']} notebook(s) of {len(students)} student(s) placed in submitted/"
+          f"{'; ' + others if others else ''}. The download is unchanged; log: downloaded/collect_log.json")
+    return 1 if counts["not placed"] or counts["conflict"] else 0
 
 
 def cmd_repair(course: Course, args: argparse.Namespace) -> int:
@@ -148,10 +159,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("assignment", nargs="*", help="assignments to release (default: all in source/)")
 
     p = command("collect", cmd_collect, "place an LMS download into submitted/",
-                "Copy each notebook of an LMS download (zip or folder) to submitted/<student>/<assignment>/. "
-                "Students are recognised by the naming rules in pyproject.toml "
-                "[tool.quantization-course.collect] student_patterns; 'Copy of', '(1)' and '-1' renames are undone. "
-                "The download is never modified; every file is listed, placed or not.")
+                "Copy each notebook of an LMS download (folder, zip or tar; zip, tar and gzip files inside are "
+                "opened too) to submitted/<student>/<assignment>/. A file is a notebook by its content, whatever "
+                "its extension; 'Copy of', '(1)' and '-1' renames are undone. The student is found by the naming "
+                "rules in pyproject.toml [tool.quantization-course.collect] student_patterns, then the built-in "
+                "Blackboard, Canvas and Moodle rules (the LMS's id for the person is part of the student id), "
+                "else what remains of the file name without the notebook's name, else the top folder. When a "
+                "student has several files for a notebook the latest wins (the LMS's attempt time in the name, "
+                "else the date stored in the download). Prints a table of every file; receipts and system files "
+                "are ignored. Exit code 1 when a file was not placed or two spellings became one student id. "
+                "The download is never modified.")
     p.add_argument("download", type=Path, help="the zip file or folder downloaded from the LMS")
 
     p = command("repair", cmd_repair, "repair submitted notebooks into repaired/ (grade does this too)",
