@@ -177,8 +177,8 @@ def folder_uploads(folder: Path) -> Iterator[Upload]:
     for path in sorted(folder.rglob("*")):
         if path.is_file():
             status = path.stat()
-            yield Upload(path.relative_to(folder).as_posix(), datetime.fromtimestamp(status.st_mtime),
-                         status.st_size, partial(path.open, "rb"))
+            yield Upload(path.relative_to(folder).as_posix(), local_time(status.st_mtime), status.st_size,
+                         partial(path.open, "rb"))
 
 
 def zip_uploads(archive: zipfile.ZipFile, base: str) -> Iterator[Upload]:
@@ -202,8 +202,15 @@ def tar_uploads(archive: tarfile.TarFile, base: str) -> Iterator[Upload]:
     # Links and devices are skipped: never followed, never extracted.
     for member in archive:  # in stream order: a compressed tar is read once
         if member.isfile():
-            yield Upload(join(base, member.name), datetime.fromtimestamp(member.mtime), member.size,
+            yield Upload(join(base, member.name), local_time(member.mtime), member.size,
                          partial(archive.extractfile, member))
+
+
+def local_time(seconds: float) -> datetime | None:
+    try:
+        return datetime.fromtimestamp(seconds)
+    except (OverflowError, OSError, ValueError):  # a date no clock can show
+        return None
 
 
 def mib(size: int) -> str:
@@ -228,7 +235,7 @@ class Collector:
         self.grade_ids: dict[str, tuple[str, str]] = {}
         for path in releases:
             places.setdefault(path.stem.casefold(), []).append((path.parent.name, path.name))
-            for cell in json.loads(path.read_text())["cells"]:
+            for cell in json.loads(path.read_text(encoding="utf-8"))["cells"]:
                 gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
                 if gid:
                     self.grade_ids[gid] = (path.parent.name, path.name)
@@ -247,12 +254,15 @@ class Collector:
         self.claims: dict[tuple[str, str, str], list[Claim]] = {}
         log: list[Intake] = []
         with ExitStack() as stack:
-            for upload in self.uploads(download, stack):
-                log += self.examine(upload, 0)
+            try:
+                for upload in self.uploads(download, stack):
+                    log += self.examine(upload, 0)
+            except READ_ERRORS as error:
+                raise ValueError(f"{download} is a damaged archive: {error}") from None
         self.settle()
         (self.root / "downloaded").mkdir(exist_ok=True)
         (self.root / "downloaded" / "collect_log.json").write_text(
-            json.dumps([e.__dict__ for e in log], indent=1, ensure_ascii=False))
+            json.dumps([e.__dict__ for e in log], indent=1, ensure_ascii=False), encoding="utf-8")
         return log
 
     @staticmethod

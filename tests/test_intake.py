@@ -44,7 +44,7 @@ def course(tmp_path) -> Path:
 
 def notebook(mark: str, release: Path = RELEASE) -> bytes:
     """The release notebook, told apart from others by `mark` in its metadata."""
-    nb = json.loads(release.read_text())
+    nb = json.loads(release.read_text(encoding="utf-8"))
     nb["metadata"]["mark"] = mark
     return json.dumps(nb).encode()
 
@@ -67,7 +67,7 @@ def write_folder(path: Path, files: dict[str, bytes]) -> Path:
 def collect(course: Path, download: Path, capsys) -> tuple[int, dict[str, dict], str]:
     """collect's exit code, its log by path inside the download, and what it printed."""
     code = main(["--course-dir", str(course), "collect", str(download)])
-    log = json.loads((course / "downloaded" / "collect_log.json").read_text())
+    log = json.loads((course / "downloaded" / "collect_log.json").read_text(encoding="utf-8"))
     return code, {e["file"]: e for e in log}, capsys.readouterr().out
 
 
@@ -76,7 +76,7 @@ def placed(course: Path) -> dict[str, str]:
     marks = {}
     for path in (course / "submitted").glob(f"*/{ASSIGNMENT}/{NOTEBOOK}"):
         try:
-            marks[path.parents[1].name] = json.loads(path.read_text())["metadata"].get("mark", "")
+            marks[path.parents[1].name] = json.loads(path.read_text(encoding="utf-8"))["metadata"].get("mark", "")
         except ValueError:
             marks[path.parents[1].name] = "not JSON"
     return marks
@@ -362,7 +362,7 @@ def test_moodle_and_blackboard_students_are_graded_on_their_own_latest_notebooks
                   "asmith": [("2026-11-20-08-00-00", 1.0), ("2026-11-20-09-00-00", 0.5)],
                   "bkim": [("2026-11-19-12-00-00", 1.0)]}
     attempts = {f"Lab1_{s}_attempt_{t}_memory_math.ipynb": f for s, tries in blackboard.items() for t, f in tries}
-    write_zip(tmp_path / "blackboard.zip", dict(reversed(attempts.items())))
+    write_zip(tmp_path / "blackboard.zip", {name: text(f) for name, f in reversed(attempts.items())})
     write_folder(tmp_path / "plain", {"jane_doe_Copy of memory_math (1).ipynb": text(1.0)})
 
     codes = [main(["--course-dir", str(root), "collect", str(tmp_path / d)]) for d in ("moodle.zip", "blackboard.zip", "plain")]
