@@ -1,22 +1,77 @@
-"""Module 1's hidden tests accept the solution and reject plausible mistakes."""
+"""Module 1's checks accept the solution and correct alternatives, reject
+plausible mistakes (in the visible check too, when they break a rule the text
+states), and a mistake in an earlier helper costs only its own exercise."""
 
 import pytest
 
 from graded import Answer, SolvedNotebook, Wrong
 
 WRONG_ANSWERS = {
+    # Exercise 1: bytes_per_param
     "bits instead of bytes": Wrong("test_bytes_per_param", '''
 def bytes_per_param(fmt):
     return float({"fp32": 32, "fp16": 16, "bf16": 16, "int8": 8, "int4": 4}[fmt])
 '''),
-    "bf16 forgotten": Wrong("test_bytes_per_param", '''
+    "bf16 forgotten (returns 0)": Wrong("test_bytes_per_param", '''
 def bytes_per_param(fmt):
     return {"fp32": 4.0, "fp16": 2.0, "int8": 1.0, "int4": 0.5}.get(fmt, 0.0)
+'''),
+    "bf16 forgotten (raises ValueError)": Wrong("test_bytes_per_param", '''
+def bytes_per_param(fmt):
+    sizes = {"fp32": 4.0, "fp16": 2.0, "int8": 1.0, "int4": 0.5}
+    if fmt not in sizes:
+        raise ValueError(f"unknown format {fmt}")
+    return sizes[fmt]
 '''),
     "unknown format returns a number": Wrong("test_bytes_per_param", '''
 def bytes_per_param(fmt):
     return {"fp32": 4.0, "fp16": 2.0, "bf16": 2.0, "int8": 1.0, "int4": 0.5}.get(fmt, 0.0)
 '''),
+    "unknown format returns None": Wrong("test_bytes_per_param", '''
+def bytes_per_param(fmt):
+    if fmt == "fp32":
+        return 4.0
+    if fmt in ("fp16", "bf16"):
+        return 2.0
+    if fmt == "int8":
+        return 1.0
+    if fmt == "int4":
+        return 0.5
+'''),
+    "KeyError instead of ValueError": Wrong("test_bytes_per_param", '''
+def bytes_per_param(fmt):
+    return {"fp32": 32, "fp16": 16, "bf16": 16, "int8": 8, "int4": 4}[fmt] / 8
+'''),
+    "ValueError that does not name the format": Wrong("test_bytes_per_param", '''
+def bytes_per_param(fmt):
+    bits = {"fp32": 32, "fp16": 16, "bf16": 16, "int8": 8, "int4": 4}
+    if fmt not in bits:
+        raise ValueError("unknown format")
+    return bits[fmt] / 8
+'''),
+    "assert instead of raise ValueError": Wrong("test_bytes_per_param", '''
+def bytes_per_param(fmt):
+    bits = {"fp32": 32, "fp16": 16, "bf16": 16, "int8": 8, "int4": 4}
+    assert fmt in bits, f"unknown format {fmt}"
+    return bits[fmt] / 8
+'''),
+    "integer division: int4 becomes 0": Wrong("test_bytes_per_param", '''
+def bytes_per_param(fmt):
+    bits = {"fp32": 32, "fp16": 16, "bf16": 16, "int8": 8, "int4": 4}
+    if fmt not in bits:
+        raise ValueError(f"unknown format {fmt}")
+    return bits[fmt] // 8
+'''),
+    "int4 rounded up to a whole byte": Wrong("test_bytes_per_param", '''
+import math as _m
+def bytes_per_param(fmt):
+    bits = {"fp32": 32, "fp16": 16, "bf16": 16, "int8": 8, "int4": 4}
+    if fmt not in bits:
+        raise ValueError(f"unknown format {fmt}")
+    return float(_m.ceil(bits[fmt] / 8))
+'''),
+
+    # Exercise 2: memory_gb
     "GiB where GB is asked": Wrong("test_memory_gb", '''
 def memory_gb(n_params, fmt):
     return n_params * bytes_per_param(fmt) / 2**30
@@ -30,14 +85,77 @@ def memory_gb(n_params, fmt):
 def memory_gb(n_params, fmt):
     return n_params * bytes_per_param(fmt)
 '''),
+    "MB instead of GB": Wrong("test_memory_gb", '''
+def memory_gb(n_params, fmt):
+    return n_params * bytes_per_param(fmt) / 1e6
+'''),
+    "floor division by 1e9": Wrong("test_memory_gb", '''
+def memory_gb(n_params, fmt):
+    return n_params * bytes_per_param(fmt) // 1e9
+'''),
+    "rounded to two decimals": Wrong("test_memory_gb", '''
+def memory_gb(n_params, fmt):
+    return round(n_params * bytes_per_param(fmt) / 1e9, 2)
+'''),
+    "format ignored (always fp16)": Wrong("test_memory_gb", '''
+def memory_gb(n_params, fmt):
+    return n_params * 2 / 1e9
+'''),
+    "own table without bf16": Wrong("test_memory_gb", '''
+def memory_gb(n_params, fmt):
+    return n_params * {"fp32": 4, "fp16": 2, "int8": 1, "int4": 0.5}[fmt] / 1e9
+'''),
     "hard-coded 7B answer": Wrong("test_memory_gb", '''
 def memory_gb(n_params, fmt):
-    return {"fp32": 28.0, "fp16": 14.0, "int8": 7.0, "int4": 3.5}[fmt]
+    return {"fp32": 28.0, "fp16": 14.0, "bf16": 14.0, "int8": 7.0, "int4": 3.5}[fmt]
 '''),
+    "hard-coded answers of memory_gb's visible check": Wrong("test_memory_gb", '''
+def memory_gb(n_params, fmt):
+    return {(7e9, "fp16"): 14.0, (6_738_415_616, "int4"): 3.369207808,
+            (1_100_048_384, "bf16"): 2.200096768}[(n_params, fmt)]
+''', visible=False),
+
+    # Exercise 3: best_format_that_fits
     "strict comparison": Wrong("test_best_format_that_fits", '''
 def best_format_that_fits(n_params, gpu_gb):
     for fmt in ["fp32", "fp16", "int8", "int4"]:
         if memory_gb(n_params, fmt) < gpu_gb:
+            return fmt
+    return None
+'''),
+    "memory truncated with int()": Wrong("test_best_format_that_fits", '''
+def best_format_that_fits(n_params, gpu_gb):
+    for fmt in ["fp32", "fp16", "int8", "int4"]:
+        if int(memory_gb(n_params, fmt)) <= gpu_gb:
+            return fmt
+    return None
+'''),
+    "memory rounded": Wrong("test_best_format_that_fits", '''
+def best_format_that_fits(n_params, gpu_gb):
+    for fmt in ["fp32", "fp16", "int8", "int4"]:
+        if round(memory_gb(n_params, fmt)) <= gpu_gb:
+            return fmt
+    return None
+'''),
+    "memory rounded to one decimal": Wrong("test_best_format_that_fits", '''
+def best_format_that_fits(n_params, gpu_gb):
+    for fmt in ["fp32", "fp16", "int8", "int4"]:
+        if round(memory_gb(n_params, fmt), 1) <= gpu_gb:
+            return fmt
+    return None
+'''),
+    "memory rounded up to whole GB": Wrong("test_best_format_that_fits", '''
+import math as _m
+def best_format_that_fits(n_params, gpu_gb):
+    for fmt in ["fp32", "fp16", "int8", "int4"]:
+        if _m.ceil(memory_gb(n_params, fmt)) <= gpu_gb:
+            return fmt
+    return None
+'''),
+    "GPU size truncated with int()": Wrong("test_best_format_that_fits", '''
+def best_format_that_fits(n_params, gpu_gb):
+    for fmt in ["fp32", "fp16", "int8", "int4"]:
+        if memory_gb(n_params, fmt) <= int(gpu_gb):
             return fmt
     return None
 '''),
@@ -55,6 +173,43 @@ def best_format_that_fits(n_params, gpu_gb):
             return fmt
     return None
 '''),
+    "a string when nothing fits": Wrong("test_best_format_that_fits", '''
+def best_format_that_fits(n_params, gpu_gb):
+    for fmt in ["fp32", "fp16", "int8", "int4"]:
+        if memory_gb(n_params, fmt) <= gpu_gb:
+            return fmt
+    return "does not fit"
+'''),
+    "int4 when nothing fits": Wrong("test_best_format_that_fits", '''
+def best_format_that_fits(n_params, gpu_gb):
+    for fmt in ["fp32", "fp16", "int8"]:
+        if memory_gb(n_params, fmt) <= gpu_gb:
+            return fmt
+    return "int4"
+'''),
+    "bf16 tried before fp16": Wrong("test_best_format_that_fits", '''
+def best_format_that_fits(n_params, gpu_gb):
+    for fmt in ["fp32", "bf16", "fp16", "int8", "int4"]:
+        if memory_gb(n_params, fmt) <= gpu_gb:
+            return fmt
+    return None
+'''),
+    "GPU size ignored (always 24 GB)": Wrong("test_best_format_that_fits", '''
+def best_format_that_fits(n_params, gpu_gb):
+    for fmt in ["fp32", "fp16", "int8", "int4"]:
+        if memory_gb(n_params, fmt) <= 24:
+            return fmt
+    return None
+'''),
+    "10% headroom the text does not ask for": Wrong("test_best_format_that_fits", '''
+def best_format_that_fits(n_params, gpu_gb):
+    for fmt in ["fp32", "fp16", "int8", "int4"]:
+        if memory_gb(n_params, fmt) <= 0.9 * gpu_gb:
+            return fmt
+    return None
+'''),
+
+    # Exercise 4: count_llama_params
     "tied embeddings counted twice": Wrong("test_count_llama_params", '''
 def count_llama_params(config):
     h, v = config["hidden_size"], config["vocab_size"]
@@ -70,6 +225,15 @@ def count_llama_params(config):
     out = 0 if config.get("tie_word_embeddings") else v * h
     return config["num_hidden_layers"] * layer + v * h + h + out
 '''),
+    "head_dim from the KV heads": Wrong("test_count_llama_params", '''
+def count_llama_params(config):
+    h, v = config["hidden_size"], config["vocab_size"]
+    kv = config.get("num_key_value_heads", config["num_attention_heads"])
+    hd = h // kv
+    layer = 2 * h * h + 2 * h * kv * hd + 3 * h * config["intermediate_size"] + 2 * h
+    out = 0 if config.get("tie_word_embeddings", False) else v * h
+    return config["num_hidden_layers"] * layer + v * h + h + out
+'''),
     "norms left out": Wrong("test_count_llama_params", '''
 def count_llama_params(config):
     h, v = config["hidden_size"], config["vocab_size"]
@@ -79,12 +243,184 @@ def count_llama_params(config):
     out = 0 if config.get("tie_word_embeddings") else v * h
     return config["num_hidden_layers"] * layer + v * h + out
 '''),
+    "final norm left out": Wrong("test_count_llama_params", '''
+def count_llama_params(config):
+    h, v = config["hidden_size"], config["vocab_size"]
+    kv = config.get("num_key_value_heads") or config["num_attention_heads"]
+    hd = h // config["num_attention_heads"]
+    layer = 2 * h * h + 2 * h * kv * hd + 3 * h * config["intermediate_size"] + 2 * h
+    out = 0 if config.get("tie_word_embeddings") else v * h
+    return config["num_hidden_layers"] * layer + v * h + out
+'''),
+    "one norm per layer": Wrong("test_count_llama_params", '''
+def count_llama_params(config):
+    h, v = config["hidden_size"], config["vocab_size"]
+    kv = config.get("num_key_value_heads") or config["num_attention_heads"]
+    hd = h // config["num_attention_heads"]
+    layer = 2 * h * h + 2 * h * kv * hd + 3 * h * config["intermediate_size"] + h
+    out = 0 if config.get("tie_word_embeddings") else v * h
+    return config["num_hidden_layers"] * layer + v * h + h + out
+'''),
+    "two MLP matrices": Wrong("test_count_llama_params", '''
+def count_llama_params(config):
+    h, v = config["hidden_size"], config["vocab_size"]
+    kv = config.get("num_key_value_heads") or config["num_attention_heads"]
+    hd = h // config["num_attention_heads"]
+    layer = 2 * h * h + 2 * h * kv * hd + 2 * h * config["intermediate_size"] + 2 * h
+    out = 0 if config.get("tie_word_embeddings") else v * h
+    return config["num_hidden_layers"] * layer + v * h + h + out
+'''),
+    "output layer forgotten": Wrong("test_count_llama_params", '''
+def count_llama_params(config):
+    h, v = config["hidden_size"], config["vocab_size"]
+    kv = config.get("num_key_value_heads") or config["num_attention_heads"]
+    hd = h // config["num_attention_heads"]
+    layer = 2 * h * h + 2 * h * kv * hd + 3 * h * config["intermediate_size"] + 2 * h
+    return config["num_hidden_layers"] * layer + v * h + h
+'''),
+    "attention biases counted": Wrong("test_count_llama_params", '''
+def count_llama_params(config):
+    h, v = config["hidden_size"], config["vocab_size"]
+    kv = config.get("num_key_value_heads") or config["num_attention_heads"]
+    hd = h // config["num_attention_heads"]
+    layer = 2 * (h * h + h) + 2 * (h * kv * hd + kv * hd) + 3 * h * config["intermediate_size"] + 2 * h
+    out = 0 if config.get("tie_word_embeddings") else v * h
+    return config["num_hidden_layers"] * layer + v * h + h + out
+'''),
+    "optional tie key read with []": Wrong("test_count_llama_params", '''
+def count_llama_params(config):
+    h, v = config["hidden_size"], config["vocab_size"]
+    kv = config.get("num_key_value_heads") or config["num_attention_heads"]
+    hd = h // config["num_attention_heads"]
+    layer = 2 * h * h + 2 * h * kv * hd + 3 * h * config["intermediate_size"] + 2 * h
+    out = 0 if config["tie_word_embeddings"] else v * h
+    return config["num_hidden_layers"] * layer + v * h + h + out
+'''),
+    "optional KV-heads key read with []": Wrong("test_count_llama_params", '''
+def count_llama_params(config):
+    h, v = config["hidden_size"], config["vocab_size"]
+    kv = config["num_key_value_heads"]
+    hd = h // config["num_attention_heads"]
+    layer = 2 * h * h + 2 * h * kv * hd + 3 * h * config["intermediate_size"] + 2 * h
+    out = 0 if config.get("tie_word_embeddings", False) else v * h
+    return config["num_hidden_layers"] * layer + v * h + h + out
+'''),
+    "a float count (head_dim with /)": Wrong("test_count_llama_params", '''
+def count_llama_params(config):
+    h, v = config["hidden_size"], config["vocab_size"]
+    kv = config.get("num_key_value_heads", config["num_attention_heads"])
+    hd = h / config["num_attention_heads"]
+    layer = 2 * h * h + 2 * h * kv * hd + 3 * h * config["intermediate_size"] + 2 * h
+    out = 0 if config.get("tie_word_embeddings", False) else v * h
+    return config["num_hidden_layers"] * layer + v * h + h + out
+'''),
+    "mutates config: pops tie_word_embeddings": Wrong("test_count_llama_params", '''
+def count_llama_params(config):
+    tied = config.pop("tie_word_embeddings", False)
+    h, v = config["hidden_size"], config["vocab_size"]
+    kv = config.get("num_key_value_heads", config["num_attention_heads"])
+    hd = h // config["num_attention_heads"]
+    layer = 2 * h * h + 2 * h * kv * hd + 3 * h * config["intermediate_size"] + 2 * h
+    return config["num_hidden_layers"] * layer + v * h + h + (0 if tied else v * h)
+'''),
+    "mutates config: fills in the default KV heads": Wrong("test_count_llama_params", '''
+def count_llama_params(config):
+    config.setdefault("num_key_value_heads", config["num_attention_heads"])
+    h, v, kv = config["hidden_size"], config["vocab_size"], config["num_key_value_heads"]
+    hd = h // config["num_attention_heads"]
+    layer = 2 * h * h + 2 * h * kv * hd + 3 * h * config["intermediate_size"] + 2 * h
+    out = 0 if config.get("tie_word_embeddings", False) else v * h
+    return config["num_hidden_layers"] * layer + v * h + h + out
+'''),
+    "mutates config: overwrites the KV heads (GQA ignored where a later reference cannot see it)": Wrong(
+        "test_count_llama_params", '''
+def count_llama_params(config):
+    config["num_key_value_heads"] = config["num_attention_heads"]
+    h, v, kv = config["hidden_size"], config["vocab_size"], config["num_key_value_heads"]
+    hd = h // config["num_attention_heads"]
+    layer = 2 * h * h + 2 * h * kv * hd + 3 * h * config["intermediate_size"] + 2 * h
+    out = 0 if config.get("tie_word_embeddings", False) else v * h
+    return config["num_hidden_layers"] * layer + v * h + h + out
+'''),
+    "hard-coded counts of the visible configs": Wrong("test_count_llama_params", '''
+def count_llama_params(config):
+    return {4096: 6_738_415_616, 2048: 1_100_048_384 if config["vocab_size"] == 32000 else 1_235_814_400,
+            48: 103_536}[config["hidden_size"]]
+''', visible=False),
+
+    # Exercise 5: count_params_on_meta
     "meta count sums tied tensor twice": Wrong("test_count_params_on_meta", '''
 def count_params_on_meta(config):
     with torch.device("meta"):
         model = transformers.LlamaForCausalLM(transformers.LlamaConfig(**config))
     return sum(p.numel() for _, p in model.named_parameters(remove_duplicate=False))
 '''),
+    "state_dict counts the tied tensor twice": Wrong("test_count_params_on_meta", '''
+def count_params_on_meta(config):
+    with torch.device("meta"):
+        model = transformers.LlamaForCausalLM(transformers.LlamaConfig(**config))
+    return sum(t.numel() for t in model.state_dict().values())
+'''),
+    "model.model: the output layer left out": Wrong("test_count_params_on_meta", '''
+def count_params_on_meta(config):
+    with torch.device("meta"):
+        model = transformers.LlamaForCausalLM(transformers.LlamaConfig(**config))
+    return sum(p.numel() for p in model.model.parameters())
+'''),
+    "embeddings excluded": Wrong("test_count_params_on_meta", '''
+def count_params_on_meta(config):
+    with torch.device("meta"):
+        model = transformers.LlamaForCausalLM(transformers.LlamaConfig(**config))
+    return model.num_parameters(exclude_embeddings=True)
+'''),
+    "number of tensors, not of parameters": Wrong("test_count_params_on_meta", '''
+def count_params_on_meta(config):
+    with torch.device("meta"):
+        model = transformers.LlamaForCausalLM(transformers.LlamaConfig(**config))
+    return len(list(model.parameters()))
+'''),
+    "buffers counted as parameters": Wrong("test_count_params_on_meta", '''
+def count_params_on_meta(config):
+    with torch.device("meta"):
+        model = transformers.LlamaForCausalLM(transformers.LlamaConfig(**config))
+    return sum(p.numel() for p in model.parameters()) + sum(b.numel() for b in model.buffers())
+'''),
+    "billions instead of a count": Wrong("test_count_params_on_meta", '''
+def count_params_on_meta(config):
+    with torch.device("meta"):
+        model = transformers.LlamaForCausalLM(transformers.LlamaConfig(**config))
+    return sum(p.numel() for p in model.parameters()) / 1e9
+'''),
+    "built on the CPU": Wrong("test_count_params_on_meta", '''
+def count_params_on_meta(config):
+    model = transformers.LlamaForCausalLM(transformers.LlamaConfig(**config))
+    return sum(p.numel() for p in model.parameters())
+'''),
+    "built on the CPU, then moved to meta": Wrong("test_count_params_on_meta", '''
+def count_params_on_meta(config):
+    model = transformers.LlamaForCausalLM(transformers.LlamaConfig(**config)).to("meta")
+    return sum(p.numel() for p in model.parameters())
+'''),
+    "the formula, no model built": Wrong("test_count_params_on_meta", '''
+def count_params_on_meta(config):
+    return count_llama_params(config)
+'''),
+    "accelerate's init_empty_weights unties the output layer": Wrong("test_count_params_on_meta", '''
+import accelerate
+def count_params_on_meta(config):
+    with accelerate.init_empty_weights():
+        model = transformers.LlamaForCausalLM(transformers.LlamaConfig(**config))
+    return sum(p.numel() for p in model.parameters())
+'''),
+    "mutates config": Wrong("test_count_params_on_meta", '''
+def count_params_on_meta(config):
+    tied = config.pop("tie_word_embeddings", False)
+    with torch.device("meta"):
+        model = transformers.LlamaForCausalLM(transformers.LlamaConfig(tie_word_embeddings=tied, **config))
+    return sum(p.numel() for p in model.parameters())
+'''),
+
+    # Exercise 6: effective_bits_per_weight
     "scale left out": Wrong("test_effective_bits_per_weight", '''
 def effective_bits_per_weight(bits, group_size, scale_bits=16, zero_point_bits=0):
     return float(bits)
@@ -93,6 +429,45 @@ def effective_bits_per_weight(bits, group_size, scale_bits=16, zero_point_bits=0
 def effective_bits_per_weight(bits, group_size, scale_bits=16, zero_point_bits=0):
     return bits + scale_bits / group_size
 '''),
+    "scale counted in bytes": Wrong("test_effective_bits_per_weight", '''
+def effective_bits_per_weight(bits, group_size, scale_bits=16, zero_point_bits=0):
+    return bits + (scale_bits + zero_point_bits) / 8 / group_size
+'''),
+    "bytes per weight instead of bits": Wrong("test_effective_bits_per_weight", '''
+def effective_bits_per_weight(bits, group_size, scale_bits=16, zero_point_bits=0):
+    return (bits + (scale_bits + zero_point_bits) / group_size) / 8
+'''),
+    "ratio inverted": Wrong("test_effective_bits_per_weight", '''
+def effective_bits_per_weight(bits, group_size, scale_bits=16, zero_point_bits=0):
+    return bits + group_size / (scale_bits + zero_point_bits)
+'''),
+    "zero point not shared by the group": Wrong("test_effective_bits_per_weight", '''
+def effective_bits_per_weight(bits, group_size, scale_bits=16, zero_point_bits=0):
+    return bits + scale_bits / group_size + zero_point_bits
+'''),
+    "scale_bits ignored (always 16)": Wrong("test_effective_bits_per_weight", '''
+def effective_bits_per_weight(bits, group_size, scale_bits=16, zero_point_bits=0):
+    return bits + (16 + zero_point_bits) / group_size
+'''),
+    "zero point as wide as the scale": Wrong("test_effective_bits_per_weight", '''
+def effective_bits_per_weight(bits, group_size, scale_bits=16, zero_point_bits=0):
+    return bits + (2 * scale_bits if zero_point_bits else scale_bits) / group_size
+'''),
+    "integer division of the overhead": Wrong("test_effective_bits_per_weight", '''
+def effective_bits_per_weight(bits, group_size, scale_bits=16, zero_point_bits=0):
+    return float(bits + (scale_bits + zero_point_bits) // group_size)
+'''),
+    "hard-coded 4.125": Wrong("test_effective_bits_per_weight", '''
+def effective_bits_per_weight(bits, group_size, scale_bits=16, zero_point_bits=0):
+    return 4.125
+'''),
+    "hard-coded answers of effective_bits_per_weight's visible check": Wrong("test_effective_bits_per_weight", '''
+def effective_bits_per_weight(bits, group_size, scale_bits=16, zero_point_bits=0):
+    return {(4, 128, 16, 0): 4.125, (4, 64, 32, 0): 4.5,
+            (3, 128, 16, 8): 3.1875}[(bits, group_size, scale_bits, zero_point_bits)]
+''', visible=False),
+
+    # Exercise 7: kv_cache_gb
     "keys only, no values": Wrong("test_kv_cache_gb", '''
 def kv_cache_gb(n_layers, n_kv_heads, head_dim, seq_len, batch_size=1, bytes_per_value=2):
     return n_layers * n_kv_heads * head_dim * seq_len * batch_size * bytes_per_value / 1e9
@@ -101,11 +476,230 @@ def kv_cache_gb(n_layers, n_kv_heads, head_dim, seq_len, batch_size=1, bytes_per
 def kv_cache_gb(n_layers, n_kv_heads, head_dim, seq_len, batch_size=1, bytes_per_value=2):
     return 2 * n_layers * n_kv_heads * head_dim * seq_len * bytes_per_value / 1e9
 '''),
+    "bytes_per_value ignored (always fp16)": Wrong("test_kv_cache_gb", '''
+def kv_cache_gb(n_layers, n_kv_heads, head_dim, seq_len, batch_size=1, bytes_per_value=2):
+    return 2 * n_layers * n_kv_heads * head_dim * seq_len * batch_size * 2 / 1e9
+'''),
+    "bytes_per_value taken for bits": Wrong("test_kv_cache_gb", '''
+def kv_cache_gb(n_layers, n_kv_heads, head_dim, seq_len, batch_size=1, bytes_per_value=2):
+    return 2 * n_layers * n_kv_heads * head_dim * seq_len * batch_size * bytes_per_value / 8 / 1e9
+'''),
+    "layers forgotten": Wrong("test_kv_cache_gb", '''
+def kv_cache_gb(n_layers, n_kv_heads, head_dim, seq_len, batch_size=1, bytes_per_value=2):
+    return 2 * n_kv_heads * head_dim * seq_len * batch_size * bytes_per_value / 1e9
+'''),
+    "KV cache in GiB": Wrong("test_kv_cache_gb", '''
+def kv_cache_gb(n_layers, n_kv_heads, head_dim, seq_len, batch_size=1, bytes_per_value=2):
+    return 2 * n_layers * n_kv_heads * head_dim * seq_len * batch_size * bytes_per_value / 2**30
+'''),
+    "KV cache in bytes": Wrong("test_kv_cache_gb", '''
+def kv_cache_gb(n_layers, n_kv_heads, head_dim, seq_len, batch_size=1, bytes_per_value=2):
+    return float(2 * n_layers * n_kv_heads * head_dim * seq_len * batch_size * bytes_per_value)
+'''),
+    "hard-coded answers of kv_cache_gb's visible check": Wrong("test_kv_cache_gb", '''
+def kv_cache_gb(n_layers, n_kv_heads, head_dim, seq_len, batch_size=1, bytes_per_value=2):
+    return {1: 2.147483648, 4: 8.589934592, 2: 0.32768}[batch_size]
+''', visible=False),
+
+    # Exercise 8: the quiz
     "quiz in GiB": Wrong("test_quiz_13b_fp16", "q1_13b_fp16_gb = 13e9 * 2 / 2**30"),
+    "quiz in bytes": Wrong("test_quiz_13b_fp16", "q1_13b_fp16_gb = 13e9 * 2"),
+    "quiz in FP32": Wrong("test_quiz_13b_fp16", 'q1_13b_fp16_gb = memory_gb(13e9, "fp32")'),
+    "quiz in INT8": Wrong("test_quiz_13b_fp16", "q1_13b_fp16_gb = 13.0"),
+    "quiz with 13 parameters instead of 13e9": Wrong("test_quiz_13b_fp16", 'q1_13b_fp16_gb = memory_gb(13, "fp16")'),
+    "quiz as text": Wrong("test_quiz_13b_fp16", 'q1_13b_fp16_gb = "26 GB"'),
+    "quiz in GiB, rounded": Wrong("test_quiz_13b_fp16", "q1_13b_fp16_gb = round(13e9 * 2 / 2**30)"),
 }
 
 # Correct alternatives to the solution, which every test cell must accept.
 CORRECT_ANSWERS = {
+    "bytes as ints, 0.5 for int4": Answer("test_bytes_per_param", '''
+def bytes_per_param(fmt):
+    sizes = {"fp32": 4, "fp16": 2, "bf16": 2, "int8": 1, "int4": 0.5}
+    if fmt not in sizes:
+        raise ValueError(f"{fmt} is not a format I know")
+    return sizes[fmt]
+'''),
+    "if-chain of bits / 8": Answer("test_bytes_per_param", '''
+def bytes_per_param(fmt):
+    if fmt == "fp32":
+        bits = 32
+    elif fmt in ("fp16", "bf16"):
+        bits = 16
+    elif fmt == "int8":
+        bits = 8
+    elif fmt == "int4":
+        bits = 4
+    else:
+        raise ValueError("Unknown format: " + fmt)
+    return bits / 8
+'''),
+    "KeyError turned into ValueError": Answer("test_bytes_per_param", '''
+def bytes_per_param(fmt):
+    try:
+        return {"fp32": 32, "fp16": 16, "bf16": 16, "int8": 8, "int4": 4}[fmt] / 8
+    except KeyError:
+        raise ValueError(f"unsupported format {fmt!r}") from None
+'''),
+    "match statement": Answer("test_bytes_per_param", '''
+def bytes_per_param(fmt):
+    match fmt:
+        case "fp32":
+            return 4.0
+        case "fp16" | "bf16":
+            return 2.0
+        case "int8":
+            return 1.0
+        case "int4":
+            return 0.5
+    raise ValueError(f"format {fmt} not supported")
+'''),
+    "10**9 instead of 1e9": Answer("test_memory_gb", '''
+def memory_gb(n_params, fmt):
+    return n_params * bytes_per_param(fmt) / 10**9
+'''),
+    "bits / 8 inline, divided first": Answer("test_memory_gb", '''
+def memory_gb(n_params, fmt):
+    bits = {"fp32": 32, "fp16": 16, "bf16": 16, "int8": 8, "int4": 4}[fmt]
+    return n_params / 1e9 * bits / 8
+'''),
+    "memory_gb as an exact fraction, then float": Answer("test_memory_gb", '''
+from fractions import Fraction as _F
+def memory_gb(n_params, fmt):
+    return float(_F(n_params) * _F(bytes_per_param(fmt)) / 10**9)
+'''),
+    "compare bytes with gpu_gb * 1e9": Answer("test_best_format_that_fits", '''
+def best_format_that_fits(n_params, gpu_gb):
+    for fmt in ("fp32", "fp16", "int8", "int4"):
+        if n_params * bytes_per_param(fmt) <= gpu_gb * 1e9:
+            return fmt
+    return None
+'''),
+    "next() over a generator": Answer("test_best_format_that_fits", '''
+def best_format_that_fits(n_params, gpu_gb):
+    return next((f for f in ["fp32", "fp16", "int8", "int4"] if memory_gb(n_params, f) <= gpu_gb), None)
+'''),
+    "bf16 listed after fp16 (never chosen)": Answer("test_best_format_that_fits", '''
+def best_format_that_fits(n_params, gpu_gb):
+    for fmt in ["fp32", "fp16", "bf16", "int8", "int4"]:
+        if not memory_gb(n_params, fmt) > gpu_gb:
+            return fmt
+'''),
+    "own sizes, 10**9": Answer("test_best_format_that_fits", '''
+def best_format_that_fits(n_params, gpu_gb):
+    fitting = [f for f, b in [("fp32", 4), ("fp16", 2), ("int8", 1), ("int4", 0.5)] if n_params * b / 10**9 <= gpu_gb]
+    return fitting[0] if fitting else None
+'''),
+    "get() with defaults": Answer("test_count_llama_params", '''
+def count_llama_params(config):
+    h = config["hidden_size"]
+    heads = config["num_attention_heads"]
+    kv = config.get("num_key_value_heads", heads)
+    per_layer = (h * h) * 2 + (h * kv * (h // heads)) * 2 + 3 * h * config["intermediate_size"] + 2 * h
+    total = config["num_hidden_layers"] * per_layer + config["vocab_size"] * h + h
+    if not config.get("tie_word_embeddings", False):
+        total += config["vocab_size"] * h
+    return total
+'''),
+    "defaults merged into a new dict": Answer("test_count_llama_params", '''
+def count_llama_params(config):
+    c = {"num_key_value_heads": config["num_attention_heads"], "tie_word_embeddings": False, **config}
+    h, i = c["hidden_size"], c["intermediate_size"]
+    kv_dim = c["num_key_value_heads"] * (h // c["num_attention_heads"])
+    shapes = [(h, h), (h, kv_dim), (h, kv_dim), (h, h), (h, i), (h, i), (i, h), (h,), (h,)]
+    import math
+    layer = sum(math.prod(s) for s in shapes)
+    heads = 1 if c["tie_word_embeddings"] else 2
+    return c["num_hidden_layers"] * layer + heads * c["vocab_size"] * h + h
+'''),
+    "a NumPy integer (numpy.prod)": Answer("test_count_llama_params", '''
+import numpy as _np
+def count_llama_params(config):
+    h, v, i = config["hidden_size"], config["vocab_size"], config["intermediate_size"]
+    kv = config.get("num_key_value_heads") or config["num_attention_heads"]
+    hd = h // config["num_attention_heads"]
+    shapes = [(h, h), (h, kv * hd), (h, kv * hd), (h, h), (h, i), (h, i), (i, h), (h,), (h,)]
+    layer = _np.sum([_np.prod(s, dtype=_np.int64) for s in shapes])
+    out = 0 if config.get("tie_word_embeddings", False) else v * h
+    return config["num_hidden_layers"] * layer + v * h + h + out
+'''),
+    "built on the meta device": Answer("test_count_llama_params", '''
+def count_llama_params(config):
+    with torch.device("meta"):
+        model = transformers.LlamaForCausalLM(transformers.LlamaConfig(**config))
+    return sum(p.numel() for p in model.parameters())
+'''),
+    "model.num_parameters()": Answer("test_count_params_on_meta", '''
+def count_params_on_meta(config):
+    with torch.device("meta"):
+        model = transformers.LlamaForCausalLM(transformers.LlamaConfig(**config))
+    return model.num_parameters()
+'''),
+    "each tensor once, by id": Answer("test_count_params_on_meta", '''
+def count_params_on_meta(config):
+    with torch.device("meta"):
+        model = transformers.LlamaForCausalLM(transformers.LlamaConfig(**config))
+    unique = {id(p): p.nelement() for _, p in model.named_parameters(remove_duplicate=False)}
+    return sum(unique.values())
+'''),
+    "AutoModelForCausalLM.from_config, math.prod of shapes": Answer("test_count_params_on_meta", '''
+import math
+def count_params_on_meta(config):
+    with torch.device("meta"):
+        model = transformers.AutoModelForCausalLM.from_config(transformers.LlamaConfig(**config))
+    return sum(math.prod(p.shape) for p in model.parameters())
+'''),
+    "one fraction over the group": Answer("test_effective_bits_per_weight", '''
+def effective_bits_per_weight(bits, group_size, scale_bits=16, zero_point_bits=0):
+    return (bits * group_size + scale_bits + zero_point_bits) / group_size
+'''),
+    "overheads added one by one": Answer("test_effective_bits_per_weight", '''
+def effective_bits_per_weight(bits, group_size, scale_bits=16, zero_point_bits=0):
+    total = float(bits)
+    total += scale_bits / group_size
+    total += zero_point_bits / group_size
+    return total
+'''),
+    "bits per weight as an exact fraction, then float": Answer("test_effective_bits_per_weight", '''
+from fractions import Fraction as _F
+def effective_bits_per_weight(bits, group_size, scale_bits=16, zero_point_bits=0):
+    return float(bits + _F(scale_bits + zero_point_bits, group_size))
+'''),
+    "KV cache with 10**9": Answer("test_kv_cache_gb", '''
+def kv_cache_gb(n_layers, n_kv_heads, head_dim, seq_len, batch_size=1, bytes_per_value=2):
+    return 2 * n_layers * n_kv_heads * head_dim * seq_len * batch_size * bytes_per_value / 10**9
+'''),
+    "KV cache per token, math.prod": Answer("test_kv_cache_gb", '''
+import math
+def kv_cache_gb(n_layers, n_kv_heads, head_dim, seq_len, batch_size=1, bytes_per_value=2):
+    per_token = math.prod([2, n_layers, n_kv_heads, head_dim, bytes_per_value])
+    return per_token * seq_len * batch_size / 1e9
+'''),
+    "KV cache in GB first, then scaled": Answer("test_kv_cache_gb", '''
+def kv_cache_gb(n_layers, n_kv_heads, head_dim, seq_len, batch_size=1, bytes_per_value=2):
+    one_layer_gb = 2 * n_kv_heads * head_dim * seq_len * bytes_per_value / 1e9
+    return one_layer_gb * n_layers * batch_size
+'''),
+    "quiz as an int": Answer("test_quiz_13b_fp16", "q1_13b_fp16_gb = 26"),
+    "quiz with 10**9": Answer("test_quiz_13b_fp16", "q1_13b_fp16_gb = 13 * 10**9 * 2 / 10**9"),
+    "quiz from bf16 (same size)": Answer("test_quiz_13b_fp16", 'q1_13b_fp16_gb = memory_gb(13e9, "bf16")'),
+}
+
+# The answer cells in notebook order: a cascade test re-runs the solutions that
+# follow a mistaken helper, so the later functions and the quiz see the mistake,
+# as they would in a student's notebook.
+ANSWER_CELLS = ["bytes_per_param", "memory_gb", "best_format_that_fits", "count_llama_params",
+                "count_params_on_meta", "effective_bits_per_weight", "kv_cache_gb", "quiz_13b_fp16"]
+
+# A mistake in a helper that later exercises use: (its answer cell, the mistake).
+CASCADES = {
+    "bytes_per_param in bits": ("bytes_per_param", WRONG_ANSWERS["bits instead of bytes"]),
+    "bytes_per_param without bf16": ("bytes_per_param", WRONG_ANSWERS["bf16 forgotten (raises ValueError)"]),
+    "bytes_per_param with int4 as 0": ("bytes_per_param", WRONG_ANSWERS["integer division: int4 becomes 0"]),
+    "memory_gb in GiB": ("memory_gb", WRONG_ANSWERS["GiB where GB is asked"]),
+    "memory_gb with floor division": ("memory_gb", WRONG_ANSWERS["floor division by 1e9"]),
+    "count_llama_params that mutates its config": (
+        "count_llama_params", WRONG_ANSWERS["mutates config: pops tie_word_embeddings"]),
 }
 
 
@@ -126,3 +720,23 @@ def test_hidden_tests_reject(notebook, mistake):
 @pytest.mark.parametrize("alternative", CORRECT_ANSWERS)
 def test_correct_alternatives_pass(notebook, alternative):
     notebook.assert_accepts(CORRECT_ANSWERS[alternative])
+
+
+@pytest.mark.parametrize("mistake", CASCADES)
+def test_one_mistake_costs_one_exercise(notebook, mistake):
+    cell, wrong = CASCADES[mistake]
+    later = ANSWER_CELLS[ANSWER_CELLS.index(cell) + 1:]
+    code = "\n".join([wrong.code, *(notebook.cells[c] for c in later)])
+    notebook.assert_costs_one_exercise(Wrong(wrong.test_id, code))
+
+
+def test_visible_checks_use_the_course_helpers_and_restore_yours(notebook):
+    """A wrong bytes_per_param passes Exercise 2's visible check with a note, and
+    the student's own function is back in place afterwards."""
+    code = WRONG_ANSWERS["bits instead of bytes"].code + notebook.cells["memory_gb"]
+    namespace = dict(notebook.namespace)
+    notebook._exec(code, namespace)
+    mine = namespace["bytes_per_param"]
+    notebook._exec(notebook.cells["test_memory_gb"], namespace)
+    assert namespace["bytes_per_param"] is mine
+    assert namespace["memory_gb"](7e9, "fp16") == 112.0
