@@ -15,9 +15,10 @@ import unicodedata
 from collections import Counter
 from pathlib import Path
 
-from autograder import feedback, grade, intake, release, repair, report, samples, sandbox
+from autograder import feedback, grade, intake, release, report, samples, sandbox, settings
 from autograder.course import Course, CourseError
-from autograder.sandbox import Limits
+from autograder.autograde import Outcome
+from autograder.sandbox import SandboxedExecute
 
 DEMO_STUDENTS = {"alice": 1.0, "bob": 0.5, "carol": 0.0}
 
@@ -69,43 +70,35 @@ def cmd_collect(course: Course, args: argparse.Namespace) -> int:
     return 1 if counts["not placed"] or counts["conflict"] else 0
 
 
-def cmd_repair(course: Course, args: argparse.Namespace) -> int:
-    trouble = 0
-    for student in repair.students(course.root, args.assignment):
-        for result in repair.repair_submission(course.root, args.assignment, student):
-            if not result.readable:
-                trouble += 1
-                print(f"{student}: CANNOT GRADE: {result.error}")
-            for note in result.notes:
-                print(f"{student}: {note}")
-    print(f"repaired copies are in {repair.REPAIRED_FOLDER}/ (submitted/ is unchanged)")
-    return 1 if trouble else 0
-
-
 def grade_options(args: argparse.Namespace) -> grade.GradeOptions:
-    return grade.GradeOptions(
-        jobs=args.jobs,
-        cell_timeout=args.cell_timeout,
-        submission_timeout=args.timeout,
-        sandbox=not args.no_sandbox,
-        limits=Limits(memory_gb=args.memory_gb),
-    )
+    """The run's options; a limit given on the command line overrides nbgrader_config.py for this run only."""
+    overrides = {
+        "Execute": {"timeout": args.cell_timeout},
+        "SandboxedExecute": {"memory_gb": args.memory_gb, "sandbox": False if args.no_sandbox else None},
+    }
+    config = {section: {k: v for k, v in values.items() if v is not None} for section, values in overrides.items()}
+    return grade.GradeOptions(jobs=args.jobs, scheduler=args.scheduler, config={k: v for k, v in config.items() if v})
 
 
 def cmd_grade(course: Course, args: argparse.Namespace) -> int:
     options = grade_options(args)
-    if options.sandbox:
+    if options.config.get("SandboxedExecute", {}).get("sandbox", settings.value(course, SandboxedExecute, "sandbox")):
         sandbox.bubblewrap()  # fails early, saying how to install it
     outcomes = grade.grade(course, args.assignment, args.student or None, options)
     report.save_outcomes(course, args.assignment, outcomes)
     print(report.format_table(report.scores(course, args.assignment), {o.student: o.__dict__ for o in outcomes}))
     bad = [o for o in outcomes if o.status != "graded"]
-    print(f"\n{len(outcomes) - len(bad)} graded, {len(bad)} not graded.")
+    print(f"\n{len(outcomes) - len(bad)} graded, {len(bad)} not graded. Logs: {grade.LOGS}/{args.assignment}/<student>.log")
     return 1 if bad else 0
 
 
+def cmd_settings(course: Course, args: argparse.Namespace) -> int:
+    print(settings.describe(course))
+    return 0
+
+
 def cmd_feedback(course: Course, args: argparse.Namespace) -> int:
-    outcomes = [grade.Outcome(**o) for o in report.load_outcomes(course, args.assignment).values()]
+    outcomes = [Outcome(**o) for o in report.load_outcomes(course, args.assignment).values()]
     zips = feedback.generate(course, args.assignment, outcomes)
     print(f"feedback for {len(zips)} student(s): feedback/<student>/{args.assignment}/ and {feedback.FEEDBACK_ZIPS}/{args.assignment}/<student>.zip")
     if args.release:
@@ -134,7 +127,8 @@ def cmd_demo(course: Course, args: argparse.Namespace) -> int:
         for assignment in assignments:
             for student, fraction in DEMO_STUDENTS.items():
                 samples.write_submission(demo.root, student, assignment, fraction)
-            outcomes = grade.grade(demo, assignment, options=grade.GradeOptions(sandbox=sandboxed))
+            options = grade.GradeOptions(config={} if sandboxed else {"SandboxedExecute": {"sandbox": False}})
+            outcomes = grade.grade(demo, assignment, options=options)
             tables.append(report.format_table(report.scores(demo, assignment), {o.student: o.__dict__ for o in outcomes}))
     print("\nSamples: alice = full solution, bob = first half solved, carol = untouched release.")
     print("\n\n".join(tables))
@@ -171,22 +165,24 @@ def build_parser() -> argparse.ArgumentParser:
                 "The download is never modified.")
     p.add_argument("download", type=Path, help="the zip file or folder downloaded from the LMS")
 
-    p = command("repair", cmd_repair, "repair submitted notebooks into repaired/ (grade does this too)",
-                "Match every submitted notebook against the release, restore lost grading metadata, cell types "
-                "and deleted graded cells, and list each repair. Student answers are never changed.")
-    p.add_argument("assignment")
-
-    p = command("grade", cmd_grade, "repair and autograde all submissions, in parallel and sandboxed",
-                "Repair, then autograde every submission with nbgrader, several at once. Student code runs in a "
-                "bubblewrap sandbox: no network, no access to source/, the gradebook or other students' files, "
-                "limits on time, memory and file size. Exit code 1 if any submission could not be graded.")
+    p = command("grade", cmd_grade, "autograde all submissions: repaired, sandboxed, in parallel",
+                "Autograde every submission of ASSIGNMENT with nbgrader, one task per submission on a Dask "
+                "cluster (a local one with a worker per core, or --scheduler). Each submission is repaired "
+                "(lost metadata, retyped, duplicated or deleted cells) and runs in a bubblewrap sandbox: no "
+                "network, no access to source/, the gradebook or other students' files, limits on time, memory "
+                "and output. The limits are nbgrader_config.py's (see `python -m autograder settings`); the "
+                "options below override them for this run. Exit code 1 if any submission could not be graded.")
     p.add_argument("assignment")
     p.add_argument("--student", action="append", help="grade only this student (repeatable)")
-    p.add_argument("--jobs", "-j", type=int, default=os.cpu_count() or 1, help="submissions graded at once (default: all cores)")
-    p.add_argument("--cell-timeout", type=int, default=300, help="seconds one cell may run (default: 300)")
-    p.add_argument("--timeout", type=int, default=1200, help="seconds one submission may take in all (default: 1200)")
-    p.add_argument("--memory-gb", type=float, default=Limits.memory_gb, help=f"memory per notebook (default: {Limits.memory_gb:g})")
+    p.add_argument("--jobs", "-j", type=int, default=os.cpu_count() or 1, help="workers of the local cluster (default: all cores)")
+    p.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="grade on an existing Dask cluster instead of a local one")
+    p.add_argument("--cell-timeout", type=int, help="seconds one cell may run (default: Execute.timeout in nbgrader_config.py)")
+    p.add_argument("--memory-gb", type=float, help="memory per notebook (default: SandboxedExecute.memory_gb in nbgrader_config.py)")
     p.add_argument("--no-sandbox", action="store_true", help="run student code without bubblewrap (trusted submissions only)")
+
+    command("settings", cmd_settings, "the grading settings in nbgrader_config.py and what each does",
+            "Print every setting an instructor may change in nbgrader_config.py (cell and notebook time limits, "
+            "memory, output, the sandbox), its value there and its help.")
 
     p = command("feedback", cmd_feedback, "feedback pages without hidden tests, one zip per student",
                 "Generate nbgrader feedback (hidden tests removed) for every student and pack one zip per student "

@@ -69,10 +69,6 @@ class Course:
     def release(self) -> Path:
         return self.root / "release"
 
-    @property
-    def gradebook_url(self) -> str:
-        return f"sqlite:///{self.root / 'gradebook.db'}"
-
     def assignments(self) -> list[str]:
         """Assignment names, in module order (``01_memory_math``, ``02_...``)."""
         return sorted(p.name for p in self.source.iterdir() if p.is_dir() and not p.name.startswith("."))
@@ -99,7 +95,14 @@ class Course:
             collect_patterns=table.get("collect", {}).get("student_patterns"),
         )
 
-    def environment(self) -> dict[str, str]:
+    @staticmethod
+    def activate() -> None:
+        """This process's environment becomes ``environment()``: for the grader's
+        workers and coordinator, which run nbgrader in-process."""
+        os.environ.update(Course.environment())
+
+    @staticmethod
+    def environment() -> dict[str, str]:
         """The environment for nbgrader: offline, and this Python's tools on PATH
         (nbgrader runs ``alembic`` by name, which an unactivated venv lacks)."""
         tools = str(Path(sys.executable).parent)

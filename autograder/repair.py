@@ -13,35 +13,39 @@ submission is matched against the student version in ``release/``:
 Matched cells get their metadata and cell type back; missing graded cells
 are restored from the release (an answer cell comes back empty); duplicates
 are reduced to one graded copy. Student answers are never changed. Every
-repair is listed in a note at the top of the repaired notebook, so it shows
-in the feedback, and returned to the caller.
+repair is listed in a note at the top of the graded notebook, so it shows in
+the feedback, and in the notebook's metadata (``autograder.repairs``).
 
-The submission in ``submitted/`` stays as it was; the repaired copy goes to
-``repaired/``, which is what the grader grades.
+Before that, the file is read whatever its text encoding (a byte-order mark,
+UTF-16, a legacy code page); reinterpreted bytes are noted the same way.
+
+``SubmissionExporter`` and ``RepairSubmission`` put both steps inside nbgrader
+(``nbgrader_config.py``): every way of autograding reads and repairs
+submissions the same way. The file in ``submitted/`` is never changed.
 """
 
 from __future__ import annotations
 
+import codecs
 import copy
 import difflib
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
+from nbconvert.exporters import NotebookExporter
+from nbgrader.coursedir import CourseDirectory
+from nbgrader.preprocessors import NbGraderPreprocessor
 
-REPAIRED_FOLDER = "repaired"
+from autograder.sandbox import METADATA_KEY
+
 NOTE_CELL_ID = "grader-repair-note"
 CONTENT_MATCH = 0.6  # similarity above which a test or locked cell is "the same cell"
-
-
-@dataclass
-class RepairResult:
-    student: str
-    notebook: str
-    readable: bool = True
-    notes: list[str] = field(default_factory=list)
-    error: str = ""
+READ_NOTES = "autograder_read_notes"  # resources key: what reading the file had to reinterpret
+BOMS = [  # longest first: UTF-32's little-endian mark begins with UTF-16's
+    (codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"),
+]
 
 
 def nbgrader_meta(cell) -> dict:
@@ -56,12 +60,36 @@ def first_code_line(source: str) -> str:
     return next((line.strip() for line in source.splitlines() if line.strip() and not line.strip().startswith("#")), "")
 
 
-def read_submission(path: Path) -> nbformat.NotebookNode:
-    """The notebook in `path`; raises ValueError with a readable reason."""
+def decode(data: bytes) -> tuple[str, list[str]]:
+    """The text of a notebook file and what had to be reinterpreted to read it.
+
+    Plain UTF-8 needs nothing. A byte-order mark says the encoding (editors on
+    Windows write one); without one, UTF-16/32 shows as NUL bytes next to the
+    ASCII of the JSON; bytes that are not UTF-8 at all are read as Windows-1252,
+    the legacy code page editors fall back to (it maps almost every byte)."""
+    for mark, encoding in BOMS:
+        if data.startswith(mark):
+            name = {"utf-8-sig": "UTF-8"}.get(encoding, encoding.upper())
+            return data.decode(encoding), [f"the file started with a {name} byte-order mark; read it as {name}."]
+    if data[:1] == b"\x00" or data[1:2] == b"\x00":
+        encoding = "utf-32" if data[:4].count(b"\x00") == 3 else "utf-16"
+        encoding += "-be" if data[:1] == b"\x00" else "-le"
+        return data.decode(encoding), [f"the file was saved as {encoding.upper()}; read it as such."]
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
+        return data.decode("utf-8"), []
+    except UnicodeDecodeError:
+        pass
+    try:
+        return data.decode("cp1252"), ["the file was not UTF-8; read it as Windows-1252 (check accented letters)."]
     except UnicodeDecodeError:
         raise ValueError("the file is not text (is it really a .ipynb notebook?)") from None
+
+
+def parse_notebook(data: bytes) -> tuple[nbformat.NotebookNode, list[str]]:
+    """The notebook in `data` and the reading notes; ValueError with a readable reason."""
+    text, notes = decode(data)
+    try:
+        raw = json.loads(text)
     except json.JSONDecodeError as error:
         raise ValueError(f"the file is not valid notebook JSON ({error})") from None
     if not isinstance(raw, dict) or "cells" not in raw and "worksheets" not in raw:
@@ -69,7 +97,12 @@ def read_submission(path: Path) -> nbformat.NotebookNode:
     nb = nbformat.reads(json.dumps(raw), as_version=4)
     for cell in nb.cells:
         cell.setdefault("metadata", {})
-    return nb
+    return nb, notes
+
+
+def read_submission(path: Path) -> nbformat.NotebookNode:
+    """The notebook in `path`; raises ValueError with a readable reason."""
+    return parse_notebook(path.read_bytes())[0]
 
 
 class Matcher:
@@ -164,9 +197,22 @@ def as_type(cell, cell_type: str):
     return new
 
 
+WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
+
+
+def repair_widget_state(nb: nbformat.NotebookNode) -> list[str]:
+    """Drop saved widget state that nbconvert cannot render (Colab saves it without
+    its ``state``), which would otherwise stop the feedback page."""
+    saved = nb.metadata.get("widgets", {}).get(WIDGET_STATE)
+    if saved is None or isinstance(saved, dict) and isinstance(saved.get("state"), dict):
+        return []
+    del nb.metadata["widgets"][WIDGET_STATE]
+    return ["the notebook's saved widget state was incomplete (as Colab sometimes saves it); removed it."]
+
+
 def repair(reference: nbformat.NotebookNode, submission: nbformat.NotebookNode) -> tuple[nbformat.NotebookNode, list[str]]:
     """The submission with every graded cell of `reference` present exactly once."""
-    notes: list[str] = []
+    notes: list[str] = repair_widget_state(submission)
     matcher = Matcher(reference, submission)
     matcher.run()
     cells = list(submission.cells)
@@ -217,14 +263,20 @@ def repair(reference: nbformat.NotebookNode, submission: nbformat.NotebookNode) 
 
     submission.cells = order
     ensure_cell_ids(submission)
-    if notes:
-        note = nbformat.v4.new_markdown_cell(
-            "**Grader's note.** Before grading, this notebook was repaired so that every exercise "
-            "could be graded. Your answers were not changed.\n\n" + "\n".join(f"- {n}" for n in notes)
-        )
-        note.id = NOTE_CELL_ID
-        submission.cells.insert(0, note)
     return submission, notes
+
+
+def add_note(nb: nbformat.NotebookNode, notes: list[str]) -> None:
+    """List `notes` in a cell at the top (it shows in the feedback) and in the metadata."""
+    nb.metadata.setdefault(METADATA_KEY, {})["repairs"] = notes
+    if not notes:
+        return
+    note = nbformat.v4.new_markdown_cell(
+        "**Grader's note.** Before grading, this notebook was repaired so that every exercise "
+        "could be graded. Your answers were not changed.\n\n" + "\n".join(f"- {n}" for n in notes)
+    )
+    note.id = NOTE_CELL_ID
+    nb.cells.insert(0, note)
 
 
 def ensure_cell_ids(nb: nbformat.NotebookNode) -> None:
@@ -237,42 +289,28 @@ def ensure_cell_ids(nb: nbformat.NotebookNode) -> None:
         seen.add(cell.id)
 
 
-def submitted_notebook(folder: Path, name: str, expected: int) -> Path | None:
-    """The submitted file that stands for release notebook `name`."""
-    exact = folder / name
-    if exact.exists():
-        return exact
-    found = sorted(folder.glob("*.ipynb"))
-    return found[0] if len(found) == 1 and expected == 1 else None
+class SubmissionExporter(NotebookExporter):
+    """nbgrader's notebook exporter, reading a file in any text encoding; what had
+    to be reinterpreted goes to the repair note (``RepairSubmission``)."""
+
+    def from_file(self, file_stream, resources=None, **kw):
+        # nbconvert opens the file as UTF-8 text: read the bytes underneath instead.
+        binary = getattr(file_stream, "buffer", None)
+        data = binary.read() if binary is not None else file_stream.read().encode("utf-8")
+        nb, notes = parse_notebook(data)
+        resources = resources if resources is not None else {}
+        resources[READ_NOTES] = notes
+        return self.from_notebook_node(nb, resources=resources, **kw)
 
 
-def repair_submission(course_root: Path, assignment: str, student: str) -> list[RepairResult]:
-    """Repair one student's submission of `assignment` into ``repaired/``."""
-    source = course_root / "submitted" / student / assignment
-    target = course_root / REPAIRED_FOLDER / student / assignment
-    target.mkdir(parents=True, exist_ok=True)
-    for old in target.glob("*.ipynb"):
-        old.unlink()
-    releases = sorted((course_root / "release" / assignment).glob("*.ipynb"))
-    results = []
-    for release_nb in releases:
-        result = RepairResult(student, release_nb.name)
-        path = submitted_notebook(source, release_nb.name, len(releases))
-        if path is None:
-            result.readable, result.error = False, f"no {release_nb.name} in the submission"
-        else:
-            try:
-                submission = read_submission(path)
-            except ValueError as error:
-                result.readable, result.error = False, f"{path.name}: {error}"
-            else:
-                repaired, result.notes = repair(nbformat.read(release_nb, as_version=4), submission)
-                nbformat.write(repaired, target / release_nb.name)
-        results.append(result)
-    (target / "repairs.json").write_text(json.dumps([r.__dict__ for r in results], indent=1))
-    return results
+class RepairSubmission(NbGraderPreprocessor):
+    """nbgrader's sanitize step: repair the submission against its release
+    notebook (``repair``), before nbgrader restores the test cells by grade id."""
 
-
-def students(course_root: Path, assignment: str) -> list[str]:
-    submitted = course_root / "submitted"
-    return sorted(p.name for p in submitted.iterdir() if (p / assignment).is_dir()) if submitted.is_dir() else []
+    def preprocess(self, nb, resources):
+        coursedir = CourseDirectory(config=self.config)
+        assignment, notebook = resources["nbgrader"]["assignment"], resources["nbgrader"]["notebook"]
+        release = Path(coursedir.format_path(coursedir.release_directory, ".", assignment)) / f"{notebook}.ipynb"
+        nb, notes = repair(nbformat.read(release, as_version=4), nb)
+        add_note(nb, [*resources.get(READ_NOTES, []), *notes])
+        return nb, resources

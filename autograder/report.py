@@ -11,9 +11,10 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from nbgrader.api import Gradebook, MissingEntry
+from nbgrader.api import MissingEntry
 
 from autograder.course import Course
+from autograder.gradebook import open_gradebook
 
 EXPORTS = "exports"
 
@@ -44,7 +45,7 @@ def load_outcomes(course: Course, assignment: str) -> dict[str, dict]:
 
 def scores(course: Course, assignment: str) -> list[Score]:
     """One autograded score per student who has a graded submission of `assignment`."""
-    with Gradebook(course.gradebook_url) as gradebook:
+    with open_gradebook(course) as gradebook:
         result = []
         for student in sorted(s.id for s in gradebook.students):
             try:
@@ -80,7 +81,7 @@ def format_table(rows: list[Score], outcomes: dict[str, dict] | None = None) -> 
 def grade_table(course: Course, assignment: str) -> tuple[list[str], list[dict]]:
     """Per student: each question's score, totals, status; and the question names."""
     outcomes = load_outcomes(course, assignment)
-    with Gradebook(course.gradebook_url) as gradebook:
+    with open_gradebook(course) as gradebook:
         notebooks = gradebook.find_assignment(assignment).notebooks
         questions = [(nb.name, cell.name, cell.max_score) for nb in notebooks for cell in nb.grade_cells]
         rows = []
@@ -133,7 +134,7 @@ def class_report(course: Course, assignment: str, questions: list[str], rows: li
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    with Gradebook(course.gradebook_url) as gradebook:
+    with open_gradebook(course) as gradebook:
         maxima = {c.name: c.max_score for nb in gradebook.find_assignment(assignment).notebooks for c in nb.grade_cells}
     graded = [r for r in rows if r["status"] == "graded"]
     fig, ax = plt.subplots(figsize=(max(6, 0.6 * len(questions)), 3.5))

@@ -1,7 +1,9 @@
 """Student code in a box: the Jupyter kernel that runs a submission.
 
-nbgrader executes each notebook with a Jupyter kernel. The grader points
-nbgrader at the kernel spec written by ``install_kernelspec``, whose command
+``SandboxedExecute`` is nbgrader's Execute preprocessor with the course's
+limits; ``nbgrader_config.py`` puts it in nbgrader's autograde steps, so
+``nbgrader autograde``, formgrader's Autograde button and
+``python -m autograder grade`` all run student code the same way. Its kernel
 is ``python -m autograder.sandbox CONNECTION_FILE``: this module then starts
 the ordinary IPython kernel inside bubblewrap, where
 
@@ -15,6 +17,11 @@ the ordinary IPython kernel inside bubblewrap, where
 
 The kernel talks to nbgrader over Unix sockets (ZeroMQ ``ipc``) in a folder
 shared with the sandbox, since TCP cannot cross the network namespace.
+
+Around the kernel, per notebook: a cell's output is capped while it runs, the
+whole notebook has a time limit, and a kernel that dies (``os.kill``, a
+crash, memory) is restarted, as Colab does, and grading goes on with the
+next cell; the cell that killed it says so.
 """
 
 from __future__ import annotations
@@ -24,18 +31,23 @@ import os
 import resource
 import shutil
 import sys
-from dataclasses import asdict, dataclass
-from pathlib import Path
+import tempfile
+import time
 
+from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
+from jupyter_client.utils import run_sync
+from nbclient.exceptions import DeadKernelError
 from nbformat import NotebookNode
 from nbgrader.preprocessors import Execute
-from traitlets import Integer
+from traitlets import Bool, Dict, Float, Integer
 
 from autograder.course import CourseError
 
 KERNEL_NAME = "quant-course-sandbox"
 LIMITS_VARIABLE = "AUTOGRADER_SANDBOX_LIMITS"
 SYSTEM_FOLDERS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/etc/alternatives", "/etc/ld.so.cache")
+# What the grader notes in the graded notebook's metadata (kernel restarts, the time limit).
+METADATA_KEY = "autograder"
 
 # The environment inside: offline, quiet, one thread per kernel (the grader
 # runs several kernels at once).
@@ -57,14 +69,6 @@ SANDBOX_ENV = {
 }
 
 
-@dataclass(frozen=True)
-class Limits:
-    memory_gb: float = 6.0
-    cpu_seconds: int = 1800
-    file_size_mb: int = 200
-    processes: int = 256
-
-
 def available() -> bool:
     return shutil.which("bwrap") is not None
 
@@ -75,8 +79,8 @@ def bubblewrap() -> str:
     if not found:
         raise CourseError(
             "bubblewrap (bwrap) is not installed, so student code cannot be sandboxed. "
-            "Install it (Debian/Ubuntu: sudo apt-get install bubblewrap) or pass --no-sandbox "
-            "if you trust every submission."
+            "Install it (Debian/Ubuntu: sudo apt-get install bubblewrap), or, only if you trust "
+            "every submission, set c.SandboxedExecute.sandbox = False (or pass --no-sandbox)."
         )
     return found
 
@@ -112,47 +116,111 @@ def sandbox_command(kernel_argv: list[str], workdir: str, readable: list[str], w
     return command + ["--", *kernel_argv]
 
 
-def apply_limits(limits: Limits) -> None:
-    memory = int(limits.memory_gb * 2**30)
+def apply_limits(limits: dict) -> None:
+    memory = int(limits["memory_gb"] * 2**30)
     resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
-    resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_seconds, limits.cpu_seconds))
-    size = limits.file_size_mb * 2**20
+    resource.setrlimit(resource.RLIMIT_CPU, (limits["cpu_seconds"], limits["cpu_seconds"]))
+    size = limits["file_size_mb"] * 2**20
     resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
-    resource.setrlimit(resource.RLIMIT_NPROC, (limits.processes, limits.processes))
+    resource.setrlimit(resource.RLIMIT_NPROC, (limits["processes"], limits["processes"]))
 
 
-def install_kernelspec(folder: Path, limits: Limits) -> dict[str, str]:
-    """Write the sandboxed kernel spec under `folder`; returns the environment
-    that makes nbgrader (Jupyter) find it and pass the limits on."""
-    spec = folder / "kernels" / KERNEL_NAME
-    spec.mkdir(parents=True, exist_ok=True)
-    (spec / "kernel.json").write_text(
-        json.dumps(
-            {
-                "argv": [sys.executable, "-m", "autograder.sandbox", "{connection_file}"],
-                "display_name": "Python 3 (sandboxed grader)",
-                "language": "python",
-                # A signal would reach bubblewrap, not the kernel: interrupt
-                # through the kernel's control channel instead.
-                "interrupt_mode": "message",
-            },
-            indent=1,
+class SandboxKernelSpecs(KernelSpecManager):
+    """The one kernel the grader runs: IPython inside bubblewrap, with `limits`."""
+
+    limits = Dict()
+
+    def get_kernel_spec(self, kernel_name: str) -> KernelSpec:
+        return KernelSpec(
+            argv=[sys.executable, "-m", "autograder.sandbox", "{connection_file}"],
+            display_name="Python 3 (sandboxed grader)",
+            language="python",
+            # A signal would reach bubblewrap, not the kernel: interrupt
+            # through the kernel's control channel instead.
+            interrupt_mode="message",
+            env={LIMITS_VARIABLE: json.dumps(self.limits)},
         )
-    )
-    return {"JUPYTER_PATH": str(folder), LIMITS_VARIABLE: json.dumps(asdict(limits))}
 
 
-class LimitedExecute(Execute):
-    """nbgrader's Execute, keeping at most `max_output_bytes` of output per
-    cell: a student's endless print loop would otherwise pile up in the
-    grader's memory until the cell's time limit. (nbgrader's LimitOutput only
-    trims afterwards.)"""
+class SandboxedExecute(Execute):
+    """nbgrader's Execute with the course's sandbox and limits (see the module
+    docstring). Every setting is a trait, set in ``nbgrader_config.py``."""
 
-    max_output_bytes = Integer(2_000_000, help="output kept per cell, in bytes").tag(config=True)
+    sandbox = Bool(True, help="Run student code inside bubblewrap (no network, no access to the course's "
+                   "files). Turn off only for submissions you trust, on a machine without bubblewrap.").tag(config=True)
+    memory_gb = Float(6.0, help="Memory (address space) one notebook's kernel may use, in GiB.").tag(config=True)
+    cpu_seconds = Integer(1800, help="CPU seconds one notebook's kernel process may use.").tag(config=True)
+    file_size_mb = Integer(200, help="Largest file a notebook may write, in MiB.").tag(config=True)
+    processes = Integer(256, help="Processes the kernel's user may run at once.").tag(config=True)
+    max_output_bytes = Integer(2_000_000, help="Output kept per cell while it runs, in bytes (nbgrader's "
+                               "LimitOutput only trims afterwards).").tag(config=True)
+    notebook_timeout = Integer(1200, help="Seconds one whole notebook may run; cells after that are not run "
+                               "(and score 0). Each cell also has Execute.timeout.").tag(config=True)
+    kernel_restarts = Integer(3, help="Kernel deaths survived per notebook: the kernel is restarted and "
+                              "grading goes on with the next cell, as on Colab.").tag(config=True)
+
+    def limits(self) -> dict:
+        return {name: getattr(self, name) for name in ("memory_gb", "cpu_seconds", "file_size_mb", "processes")}
+
+    def create_kernel_manager(self):
+        if not self.sandbox:
+            return super().create_kernel_manager()
+        bubblewrap()
+        self.km = self.kernel_manager_class(
+            kernel_name=KERNEL_NAME,
+            kernel_spec_manager=SandboxKernelSpecs(limits=self.limits()),
+            transport="ipc",
+            ip=os.path.join(self._sockets, "kernel"),
+            config=self.config,
+        )
+        return self.km
 
     def preprocess(self, nb, resources=None, km=None):
         self._output_bytes: dict[int, int] = {}
-        return super().preprocess(nb, resources, km)
+        self._deadline = time.monotonic() + self.notebook_timeout
+        self._cell_timeout = self.timeout
+        self._notes = []
+        self._sockets = tempfile.mkdtemp(prefix="grader-ipc-")
+        try:
+            nb, resources = super().preprocess(nb, resources, km)
+        finally:
+            self.timeout = self._cell_timeout
+            shutil.rmtree(self._sockets, ignore_errors=True)
+        if self._notes:
+            nb.metadata.setdefault(METADATA_KEY, {})["execution"] = self._notes
+        return nb, resources
+
+    def preprocess_cell(self, cell, resources, index):
+        if cell.cell_type != "code":
+            return cell, resources
+        left = self._deadline - time.monotonic()
+        if left <= 0:
+            self._error(cell, "NotebookTimeoutError",
+                        f"not run: the notebook used up its {self.notebook_timeout} s before this cell")
+            return cell, resources
+        self.timeout = max(1, int(min(left, self._cell_timeout or left)))
+        try:
+            return super().preprocess_cell(cell, resources, index)
+        except DeadKernelError:
+            self._restart_after_death(cell, index)
+            return cell, resources
+
+    def _restart_after_death(self, cell, index: int) -> None:
+        deaths = sum(1 for note in self._notes if note["event"] == "kernel died")
+        self._notes.append({"event": "kernel died", "cell": index, "grade_id": cell.metadata.get("nbgrader", {}).get("grade_id")})
+        if deaths >= self.kernel_restarts:
+            self._error(cell, "DeadKernelError", "the kernel died while running this cell, "
+                        f"after {deaths} earlier restarts; grading stopped here")
+            raise
+        self._error(cell, "DeadKernelError", "the kernel died while running this cell (the process was killed, "
+                    "crashed or ran out of memory); the grader restarted it, as Colab does, and went on with "
+                    "the next cell. Variables defined before this cell are gone.")
+        run_sync(self.km.restart_kernel)(now=True)
+        run_sync(self.kc.wait_for_ready)(timeout=self.startup_timeout)
+
+    @staticmethod
+    def _error(cell, ename: str, evalue: str) -> None:
+        cell.outputs.append(NotebookNode(output_type="error", ename=ename, evalue=evalue, traceback=[f"{ename}: {evalue}"]))
 
     def output(self, outs, msg, display_id, cell_index):
         used = self._output_bytes.get(cell_index, 0)
@@ -176,12 +244,15 @@ def main(argv: list[str]) -> int:
     if connection.get("transport") != "ipc":
         print("the sandboxed kernel needs --KernelManager.transport=ipc", file=sys.stderr)
         return 2
-    limits = Limits(**json.loads(os.environ.get(LIMITS_VARIABLE, "{}")))
+    limits = json.loads(os.environ[LIMITS_VARIABLE])
     sockets = os.path.dirname(os.path.abspath(connection["ip"]))
     kernel = [sys.executable, "-m", "ipykernel_launcher", "-f", connection_file, *kernel_args]
     # The kernel creates its sockets, so their folder is writable.
     command = sandbox_command(kernel, os.getcwd(), readable=[connection_file], writable=[sockets])
     apply_limits(limits)
+    # The kernel's console banner would land in the grader's output; errors still do.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
     os.execv(command[0], command)
 
 

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from nbgrader.api import Gradebook
 
 from autograder import release, samples
 from autograder.course import Course
+from autograder.gradebook import open_gradebook
 
 ROOT = Path(__file__).resolve().parent.parent
 ASSIGNMENTS = Course(ROOT).assignments()
@@ -100,7 +100,7 @@ def test_solution_gets_every_autograded_point(graded, assignment):
     course = graded(assignment)
     expected = autograded_points(assignment)
     assert expected > 0
-    with Gradebook(course.gradebook_url) as gradebook:
+    with open_gradebook(course) as gradebook:
         submission = gradebook.find_submission(assignment, "solved")
         assert submission.max_code_score == expected
         assert submission.code_score == expected, [
@@ -111,7 +111,7 @@ def test_solution_gets_every_autograded_point(graded, assignment):
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_untouched_release_gets_zero(graded, assignment):
     course = graded(assignment)
-    with Gradebook(course.gradebook_url) as gradebook:
+    with open_gradebook(course) as gradebook:
         submission = gradebook.find_submission(assignment, "blank")
         assert submission.max_code_score == autograded_points(assignment)
         assert submission.code_score == 0
