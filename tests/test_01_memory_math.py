@@ -70,6 +70,10 @@ def bytes_per_param(fmt):
         raise ValueError(f"unknown format {fmt}")
     return float(_m.ceil(bits[fmt] / 8))
 '''),
+    "bits parsed from the name, so any name gets a size": Wrong("test_bytes_per_param", '''
+def bytes_per_param(fmt):
+    return int(fmt.lstrip("fpbint")) / 8
+'''),
 
     # Exercise 2: memory_gb
     "GiB where GB is asked": Wrong("test_memory_gb", '''
@@ -114,6 +118,11 @@ def memory_gb(n_params, fmt):
     return {(7e9, "fp16"): 14.0, (6_738_415_616, "int4"): 3.369207808,
             (1_100_048_384, "bf16"): 2.200096768}[(n_params, fmt)]
 ''', visible=False),
+    "float32 result (numpy)": Wrong("test_memory_gb", '''
+import numpy as _np
+def memory_gb(n_params, fmt):
+    return _np.float32(n_params) * _np.float32(bytes_per_param(fmt)) / _np.float32(1e9)
+'''),
 
     # Exercise 3: best_format_that_fits
     "strict comparison": Wrong("test_best_format_that_fits", '''
@@ -205,6 +214,13 @@ def best_format_that_fits(n_params, gpu_gb):
 def best_format_that_fits(n_params, gpu_gb):
     for fmt in ["fp32", "fp16", "int8", "int4"]:
         if memory_gb(n_params, fmt) <= 0.9 * gpu_gb:
+            return fmt
+    return None
+'''),
+    "the GPU size taken for GiB": Wrong("test_best_format_that_fits", '''
+def best_format_that_fits(n_params, gpu_gb):
+    for fmt in ["fp32", "fp16", "int8", "int4"]:
+        if n_params * bytes_per_param(fmt) <= gpu_gb * 2**30:
             return fmt
     return None
 '''),
@@ -342,6 +358,15 @@ def count_llama_params(config):
     out = 0 if config.get("tie_word_embeddings", False) else v * h
     return config["num_hidden_layers"] * layer + v * h + h + out
 '''),
+    "KV heads default to 1": Wrong("test_count_llama_params", '''
+def count_llama_params(config):
+    h, v = config["hidden_size"], config["vocab_size"]
+    kv = config.get("num_key_value_heads", 1)
+    hd = h // config["num_attention_heads"]
+    layer = 2 * h * h + 2 * h * kv * hd + 3 * h * config["intermediate_size"] + 2 * h
+    out = 0 if config.get("tie_word_embeddings", False) else v * h
+    return config["num_hidden_layers"] * layer + v * h + h + out
+'''),
     "hard-coded counts of the visible configs": Wrong("test_count_llama_params", '''
 def count_llama_params(config):
     return {4096: 6_738_415_616, 2048: 1_100_048_384 if config["vocab_size"] == 32000 else 1_235_814_400,
@@ -390,6 +415,12 @@ def count_params_on_meta(config):
     with torch.device("meta"):
         model = transformers.LlamaForCausalLM(transformers.LlamaConfig(**config))
     return sum(p.numel() for p in model.parameters()) / 1e9
+'''),
+    "a 0-d tensor count": Wrong("test_count_params_on_meta", '''
+def count_params_on_meta(config):
+    with torch.device("meta"):
+        model = transformers.LlamaForCausalLM(transformers.LlamaConfig(**config))
+    return torch.tensor([p.numel() for p in model.parameters()]).sum()
 '''),
     "built on the CPU": Wrong("test_count_params_on_meta", '''
 def count_params_on_meta(config):
@@ -457,6 +488,10 @@ def effective_bits_per_weight(bits, group_size, scale_bits=16, zero_point_bits=0
 def effective_bits_per_weight(bits, group_size, scale_bits=16, zero_point_bits=0):
     return float(bits + (scale_bits + zero_point_bits) // group_size)
 '''),
+    "rounded to three decimals": Wrong("test_effective_bits_per_weight", '''
+def effective_bits_per_weight(bits, group_size, scale_bits=16, zero_point_bits=0):
+    return round(bits + (scale_bits + zero_point_bits) / group_size, 3)
+'''),
     "hard-coded 4.125": Wrong("test_effective_bits_per_weight", '''
 def effective_bits_per_weight(bits, group_size, scale_bits=16, zero_point_bits=0):
     return 4.125
@@ -495,6 +530,15 @@ def kv_cache_gb(n_layers, n_kv_heads, head_dim, seq_len, batch_size=1, bytes_per
     "KV cache in bytes": Wrong("test_kv_cache_gb", '''
 def kv_cache_gb(n_layers, n_kv_heads, head_dim, seq_len, batch_size=1, bytes_per_value=2):
     return float(2 * n_layers * n_kv_heads * head_dim * seq_len * batch_size * bytes_per_value)
+'''),
+    "a 0-d tensor (computed with torch)": Wrong("test_kv_cache_gb", '''
+def kv_cache_gb(n_layers, n_kv_heads, head_dim, seq_len, batch_size=1, bytes_per_value=2):
+    sizes = torch.tensor([2, n_layers, n_kv_heads, head_dim, seq_len, batch_size, bytes_per_value], dtype=torch.float64)
+    return sizes.prod() / 1e9
+'''),
+    "head_dim ignored": Wrong("test_kv_cache_gb", '''
+def kv_cache_gb(n_layers, n_kv_heads, head_dim, seq_len, batch_size=1, bytes_per_value=2):
+    return 2 * n_layers * n_kv_heads * seq_len * batch_size * bytes_per_value / 1e9
 '''),
     "hard-coded answers of kv_cache_gb's visible check": Wrong("test_kv_cache_gb", '''
 def kv_cache_gb(n_layers, n_kv_heads, head_dim, seq_len, batch_size=1, bytes_per_value=2):
