@@ -379,10 +379,11 @@ class Collector:
         besides the notebook's name."""
         for rule in self.rules:
             m = rule.search(path)
-            if m and student_id(m.group("student"), m.groupdict().get("id")):
-                groups = m.groupdict()
+            groups = m.groupdict() if m else {}
+            student = student_id(groups.get("student"), groups.get("id"))
+            if student:
                 spelled = groups["student"] + (f", id {groups['id']}" if groups.get("id") else "")
-                return student_id(groups["student"], groups.get("id")), spelled, attempt_time(groups.get("attempt"))
+                return student, spelled, attempt_time(groups.get("attempt"))
         if rest and student_id(rest):
             return student_id(rest), rest.strip(" _-."), None
         folders = [f for f in path.split("/")[:-1] if f.casefold() not in self.assignments]

@@ -304,6 +304,7 @@ def test_archives_cannot_escape_or_explode(course, tmp_path, capsys, monkeypatch
         "/etc/root_memory_math.ipynb": notebook("root"),
         "bomb_memory_math.ipynb": b" " * 300_000,
         "deep.zip": nested,
+        "broken.zip": b"PK\x03\x04 and then nothing a zip holds",
         "ok_memory_math.ipynb": notebook("ok"),
     }
     download = write_zip(tmp_path / "lms.zip", files)
@@ -315,6 +316,7 @@ def test_archives_cannot_escape_or_explode(course, tmp_path, capsys, monkeypatch
         assert log[name]["reason"] == "a name that points outside the archive, as in a path traversal attack: not read"
     assert log["bomb_memory_math.ipynb"]["reason"].startswith("0.3 MiB unpacked, more than the 0.2 MiB")
     assert log["deep.zip/inner.zip/inner.zip/inner.zip"]["reason"] == "an archive inside 3 archives, as in a zip bomb: not opened"
+    assert log["broken.zip"]["reason"].startswith("a damaged archive: ")
     assert not (tmp_path / "evil_memory_math.ipynb").exists()
     assert hashlib.sha256(download.read_bytes()).hexdigest() == digest
 
@@ -333,6 +335,15 @@ def test_the_table_lists_every_file_and_the_download_is_unchanged(course, tmp_pa
     assert log["README.txt"]["original"] == f"{download}/README.txt"
     assert {p.name: p.read_bytes() for p in download.iterdir()} == before
     assert (course / "submitted" / "jane_doe" / ASSIGNMENT / NOTEBOOK).read_bytes() == before["jane_doe_memory_math.ipynb"]
+
+
+def test_a_tar_download(course, tmp_path, capsys):
+    download = tmp_path / "lms.tar.gz"
+    download.write_bytes(archive("tar", {"jane_doe/memory_math.ipynb": notebook("j"),
+                                         "tom/Copy of memory_math.ipynb": notebook("t")}))
+    code, log, _ = collect(course, download, capsys)
+    assert (code, placed(course)) == (0, {"jane_doe": "j", "tom": "t"})
+    assert log["jane_doe/memory_math.ipynb"]["original"] == f"{download}/jane_doe/memory_math.ipynb"
 
 
 def test_a_download_that_is_no_archive_is_refused(course, tmp_path, capsys):
