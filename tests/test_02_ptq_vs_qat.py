@@ -1,9 +1,14 @@
-"""Module 2's hidden tests accept the solution and reject plausible mistakes.
+"""Module 2's checks accept the solution and correct alternatives, reject
+plausible mistakes (the visible check too, when a mistake breaks a rule the
+exercise states), and a mistake in an earlier helper costs only its own
+exercise.
 
-Each entry of WRONG_ANSWERS is a mistake a student could make: the test cell
-(visible and hidden checks) must fail on it. Most fail with an
-AssertionError from a check; a few crash the way they would for the student
-(the third element names that exception), which nbgrader also scores 0.
+Each entry of WRONG_ANSWERS is a mistake a student could make: the whole test
+cell, and its visible part alone, must fail on it with an AssertionError that
+explains. CORRECT_ANSWERS are other correct ways to write the answer, which
+the whole test cell must accept. CASCADES put a mistake in a helper that later
+exercises call, with the later functions built on it, and check that only the
+helper's own exercise fails.
 """
 
 import pytest
@@ -49,6 +54,12 @@ def quantize_symmetric(x, bits):
     scale = x.abs().max() / qmax
     return torch.clamp(torch.round(x / scale), -qmax, qmax).to(torch.int32), scale.item()
 '''),
+    "symmetric: all-zero tensor, 1 / scale raises ZeroDivisionError": Wrong("test_quantize_symmetric", '''
+def quantize_symmetric(x, bits):
+    qmax = 2 ** (bits - 1) - 1
+    scale = x.abs().max().item() / qmax
+    return torch.clamp(torch.round(x * (1 / scale)), -qmax, qmax).to(torch.int32), scale
+'''),
     "symmetric: always 8 bits": Wrong("test_quantize_symmetric", '''
 def quantize_symmetric(x, bits):
     scale = x.abs().max().item() / 127
@@ -56,10 +67,88 @@ def quantize_symmetric(x, bits):
         return torch.zeros_like(x, dtype=torch.int32), 0.0
     return torch.clamp(torch.round(x / scale), -127, 127).to(torch.int32), scale
 '''),
+    "symmetric: rounds half away from zero": Wrong("test_quantize_symmetric", '''
+def quantize_symmetric(x, bits):
+    qmax = 2 ** (bits - 1) - 1
+    scale = x.abs().max().item() / qmax
+    if scale == 0:
+        return torch.zeros_like(x, dtype=torch.int32), 0.0
+    v = x / scale
+    return torch.clamp(torch.sign(v) * torch.floor(v.abs() + 0.5), -qmax, qmax).to(torch.int32), scale
+'''),
+    "symmetric: rounds with floor(v + 0.5)": Wrong("test_quantize_symmetric", '''
+def quantize_symmetric(x, bits):
+    qmax = 2 ** (bits - 1) - 1
+    scale = x.abs().max().item() / qmax
+    if scale == 0:
+        return torch.zeros_like(x, dtype=torch.int32), 0.0
+    return torch.clamp(torch.floor(x / scale + 0.5), -qmax, qmax).to(torch.int32), scale
+'''),
+    "symmetric: divides the input in place (x /= scale)": Wrong("test_quantize_symmetric", '''
+def quantize_symmetric(x, bits):
+    qmax = 2 ** (bits - 1) - 1
+    scale = x.abs().max().item() / qmax
+    if scale == 0:
+        return torch.zeros_like(x, dtype=torch.int32), 0.0
+    x /= scale
+    return torch.clamp(torch.round(x), -qmax, qmax).to(torch.int32), scale
+'''),
+    "symmetric: scale returned as a 0-d tensor": Wrong("test_quantize_symmetric", '''
+def quantize_symmetric(x, bits):
+    qmax = 2 ** (bits - 1) - 1
+    scale = x.abs().max() / qmax
+    if scale == 0:
+        return torch.zeros_like(x, dtype=torch.int32), scale
+    return torch.clamp(torch.round(x / scale), -qmax, qmax).to(torch.int32), scale
+'''),
+    "symmetric: all-zero scale returned as the int 0": Wrong("test_quantize_symmetric", '''
+def quantize_symmetric(x, bits):
+    qmax = 2 ** (bits - 1) - 1
+    absmax = x.abs().max().item()
+    if absmax == 0:
+        return torch.zeros_like(x, dtype=torch.int32), 0
+    scale = absmax / qmax
+    return torch.clamp(torch.round(x / scale), -qmax, qmax).to(torch.int32), scale
+'''),
+    "symmetric: codes as int64": Wrong("test_quantize_symmetric", '''
+def quantize_symmetric(x, bits):
+    qmax = 2 ** (bits - 1) - 1
+    scale = x.abs().max().item() / qmax
+    if scale == 0:
+        return torch.zeros_like(x, dtype=torch.int64), 0.0
+    return torch.clamp(torch.round(x / scale), -qmax, qmax).long(), scale
+'''),
+    "symmetric: codes flattened to 1-D": Wrong("test_quantize_symmetric", '''
+def quantize_symmetric(x, bits):
+    qmax = 2 ** (bits - 1) - 1
+    flat = x.flatten()
+    scale = flat.abs().max().item() / qmax
+    if scale == 0:
+        return torch.zeros(flat.shape, dtype=torch.int32), 0.0
+    return torch.clamp(torch.round(flat / scale), -qmax, qmax).to(torch.int32), scale
+'''),
+    # right on the check's bit widths (8, 4, 2) only: the hidden tests use others
+    "symmetric: q_max from a table of the bit widths the check uses": Wrong("test_quantize_symmetric", '''
+def quantize_symmetric(x, bits):
+    qmax = {8: 127, 4: 7, 2: 1}.get(bits, 2 ** bits)
+    scale = x.abs().max().item() / qmax
+    if scale == 0:
+        return torch.zeros_like(x, dtype=torch.int32), 0.0
+    return torch.clamp(torch.round(x / scale), -qmax, qmax).to(torch.int32), scale
+''', visible=False),
     "symmetric: dequantize returns integers": Wrong("test_quantize_symmetric", '''
 def dequantize_symmetric(q, scale):
     return torch.round(q * scale).to(torch.int32)
 '''),
+    "symmetric: dequantize returns float64": Wrong("test_quantize_symmetric", '''
+def dequantize_symmetric(q, scale):
+    return q.double() * scale
+'''),
+    "symmetric: dequantize converts the scale with float() (no broadcasting)": Wrong("test_quantize_symmetric", '''
+def dequantize_symmetric(q, scale):
+    return q.to(torch.float32) * float(scale)
+'''),
+
     # Exercise 2: asymmetric quantization
     "asymmetric: zero point one too high": Wrong("test_quantize_asymmetric", '''
 def asymmetric_params(lo, hi, bits):
@@ -79,9 +168,27 @@ def asymmetric_params(lo, hi, bits):
         return 0.0, 0
     return scale, int(-lo / scale)
 '''),
+    "asymmetric: zero point rounded half up, int(v + 0.5)": Wrong("test_quantize_asymmetric", '''
+def asymmetric_params(lo, hi, bits):
+    qmax = 2 ** bits - 1
+    lo, hi = min(lo, 0.0), max(hi, 0.0)
+    scale = (hi - lo) / qmax
+    if scale == 0:
+        return 0.0, 0
+    return scale, int(min(max(int(-lo / scale + 0.5), 0), qmax))
+'''),
     "asymmetric: range not widened to include zero": Wrong("test_quantize_asymmetric", '''
 def asymmetric_params(lo, hi, bits):
     qmax = 2 ** bits - 1
+    scale = (hi - lo) / qmax
+    if scale == 0:
+        return 0.0, 0
+    return scale, int(min(max(round(-lo / scale), 0), qmax))
+'''),
+    "asymmetric: only lo widened to include zero": Wrong("test_quantize_asymmetric", '''
+def asymmetric_params(lo, hi, bits):
+    qmax = 2 ** bits - 1
+    lo = min(lo, 0.0)
     scale = (hi - lo) / qmax
     if scale == 0:
         return 0.0, 0
@@ -111,9 +218,62 @@ def quantize_asymmetric(x, bits):
     q = torch.clamp(torch.round(x) / scale + zero_point, 0, 2 ** bits - 1)
     return q.to(torch.int32), scale, zero_point
 '''),
+    "asymmetric: codes round(x / s + z), the zero point added before rounding": Wrong("test_quantize_asymmetric", '''
+def quantize_asymmetric(x, bits):
+    scale, zero_point = asymmetric_params(x.min().item(), x.max().item(), bits)
+    if scale == 0:
+        return torch.zeros_like(x, dtype=torch.int32), scale, zero_point
+    q = torch.clamp(torch.round(x / scale + zero_point), 0, 2 ** bits - 1)
+    return q.to(torch.int32), scale, zero_point
+'''),
+    "asymmetric: codes round half away from zero": Wrong("test_quantize_asymmetric", '''
+def quantize_asymmetric(x, bits):
+    scale, zero_point = asymmetric_params(x.min().item(), x.max().item(), bits)
+    if scale == 0:
+        return torch.zeros_like(x, dtype=torch.int32), scale, zero_point
+    v = x / scale
+    q = torch.clamp(torch.sign(v) * torch.floor(v.abs() + 0.5) + zero_point, 0, 2 ** bits - 1)
+    return q.to(torch.int32), scale, zero_point
+'''),
+    "asymmetric: codes from (x - lo) / s instead of x / s + z": Wrong("test_quantize_asymmetric", '''
+def quantize_asymmetric(x, bits):
+    scale, zero_point = asymmetric_params(x.min().item(), x.max().item(), bits)
+    if scale == 0:
+        return torch.zeros_like(x, dtype=torch.int32), scale, zero_point
+    lo = min(x.min().item(), 0.0)
+    return torch.clamp(torch.round((x - lo) / scale), 0, 2 ** bits - 1).to(torch.int32), scale, zero_point
+'''),
+    "asymmetric: codes flattened to 1-D": Wrong("test_quantize_asymmetric", '''
+def quantize_asymmetric(x, bits):
+    values = x.reshape(-1)
+    scale, zero_point = asymmetric_params(values.min().item(), values.max().item(), bits)
+    if scale == 0:
+        return torch.zeros(values.shape, dtype=torch.int32), scale, zero_point
+    return torch.clamp(torch.round(values / scale) + zero_point, 0, 2 ** bits - 1).to(torch.int32), scale, zero_point
+'''),
+    "asymmetric: all-zero tensor divided by its zero scale": Wrong("test_quantize_asymmetric", '''
+def quantize_asymmetric(x, bits):
+    scale, zero_point = asymmetric_params(x.min().item(), x.max().item(), bits)
+    q = torch.clamp(torch.round(x / scale) + zero_point, 0, 2 ** bits - 1)
+    return q.to(torch.int32), scale, zero_point
+'''),
+    # right on the check's bit widths (8, 3, 2) only: the hidden tests use others
+    "asymmetric: 2**bits - 1 from a table of the bit widths the check uses": Wrong("test_quantize_asymmetric", '''
+def asymmetric_params(lo, hi, bits):
+    qmax = {8: 255, 3: 7, 2: 3}.get(bits, 2 ** bits)
+    lo, hi = min(lo, 0.0), max(hi, 0.0)
+    scale = (hi - lo) / qmax
+    if scale == 0:
+        return 0.0, 0
+    return scale, int(min(max(round(-lo / scale), 0), qmax))
+''', visible=False),
     "asymmetric: dequantize forgets the zero point": Wrong("test_quantize_asymmetric", '''
 def dequantize_asymmetric(q, scale, zero_point):
     return q.to(torch.float32) * scale
+'''),
+    "asymmetric: dequantize returns float64": Wrong("test_quantize_asymmetric", '''
+def dequantize_asymmetric(q, scale, zero_point):
+    return (q.double() - zero_point) * scale
 '''),
     "asymmetric: zero range divides by zero": Wrong("test_quantize_asymmetric", '''
 def asymmetric_params(lo, hi, bits):
@@ -121,7 +281,16 @@ def asymmetric_params(lo, hi, bits):
     lo, hi = min(lo, 0.0), max(hi, 0.0)
     scale = (hi - lo) / qmax
     return scale, int(min(max(round(-lo / scale), 0), qmax))
-''', error=ZeroDivisionError),
+'''),
+    "asymmetric: empty range returns the ints (0, 0)": Wrong("test_quantize_asymmetric", '''
+def asymmetric_params(lo, hi, bits):
+    qmax = 2 ** bits - 1
+    lo, hi = min(lo, 0.0), max(hi, 0.0)
+    if hi == lo:
+        return 0, 0
+    scale = (hi - lo) / qmax
+    return scale, int(min(max(round(-lo / scale), 0), qmax))
+'''),
     "asymmetric: zero point as a tensor": Wrong("test_quantize_asymmetric", '''
 def asymmetric_params(lo, hi, bits):
     qmax = 2 ** bits - 1
@@ -131,6 +300,19 @@ def asymmetric_params(lo, hi, bits):
         return 0.0, 0
     return scale, torch.tensor(-lo / scale).round().clamp(0, qmax).to(torch.int32)
 '''),
+    "asymmetric: zero point as a float (numpy round)": Wrong("test_quantize_asymmetric", '''
+import numpy as np
+
+
+def asymmetric_params(lo, hi, bits):
+    qmax = 2 ** bits - 1
+    lo, hi = min(lo, 0.0), max(hi, 0.0)
+    scale = (hi - lo) / qmax
+    if scale == 0:
+        return 0.0, 0
+    return scale, float(np.clip(np.round(-lo / scale), 0, qmax))
+'''),
+
     # Exercise 3: error
     "error: root mean square instead of mean square": Wrong("test_quantization_error", '''
 def quantization_error(x, x_hat):
@@ -144,6 +326,42 @@ def quantization_error(x, x_hat):
 def quantization_error(x, x_hat):
     return ((x - x_hat) ** 2).mean().item(), (x - x_hat).max().item()
 '''),
+    "error: max of the signed error, x_hat - x": Wrong("test_quantization_error", '''
+def quantization_error(x, x_hat):
+    return ((x_hat - x) ** 2).mean().item(), (x_hat - x).max().item()
+'''),
+    "error: variance of the error instead of its mean square": Wrong("test_quantization_error", '''
+def quantization_error(x, x_hat):
+    return (x - x_hat).var().item(), (x - x_hat).abs().max().item()
+'''),
+    "error: sum of squares instead of the mean": Wrong("test_quantization_error", '''
+def quantization_error(x, x_hat):
+    return ((x - x_hat) ** 2).sum().item(), (x - x_hat).abs().max().item()
+'''),
+    "error: 0-d tensors instead of floats": Wrong("test_quantization_error", '''
+def quantization_error(x, x_hat):
+    return ((x - x_hat) ** 2).mean(), (x - x_hat).abs().max()
+'''),
+    "error: numpy float32 instead of Python floats": Wrong("test_quantization_error", '''
+import numpy as np
+
+
+def quantization_error(x, x_hat):
+    e = x.numpy() - x_hat.numpy()
+    return np.mean(e ** 2), np.abs(e).max()
+'''),
+    "error: subtracts in place (x -= x_hat)": Wrong("test_quantization_error", '''
+def quantization_error(x, x_hat):
+    x -= x_hat
+    return (x ** 2).mean().item(), x.abs().max().item()
+'''),
+
+    # right on 1-D tensors (the check's) only: len(x) counts the rows of a 2-D tensor
+    "error: divides by len(x), the number of rows": Wrong("test_quantization_error", '''
+def quantization_error(x, x_hat):
+    return (((x - x_hat) ** 2).sum() / len(x)).item(), (x - x_hat).abs().max().item()
+''', visible=False),
+
     # Exercise 4: per-channel
     "per-channel: one scale per column": Wrong("test_quantize_per_channel", '''
 def quantize_per_channel(w, bits):
@@ -164,6 +382,58 @@ def quantize_per_channel(w, bits):
     scales = w.abs().amax(dim=1, keepdim=True) / qmax
     return torch.clamp(torch.round(w / scales), -qmax, qmax).to(torch.int32), scales
 '''),
+    "per-channel: zero row gets the safe scale 1 back": Wrong("test_quantize_per_channel", '''
+def quantize_per_channel(w, bits):
+    qmax = 2 ** (bits - 1) - 1
+    scales = w.abs().amax(dim=1, keepdim=True) / qmax
+    scales = torch.where(scales > 0, scales, torch.ones_like(scales))
+    return torch.clamp(torch.round(w / scales), -qmax, qmax).to(torch.int32), scales
+'''),
+    "per-channel: scales of shape [rows] (no keepdim)": Wrong("test_quantize_per_channel", '''
+def quantize_per_channel(w, bits):
+    qmax = 2 ** (bits - 1) - 1
+    scales = w.abs().amax(dim=1, keepdim=True) / qmax
+    safe = torch.where(scales > 0, scales, torch.ones_like(scales))
+    return torch.clamp(torch.round(w / safe), -qmax, qmax).to(torch.int32), scales[:, 0]
+'''),
+    "per-channel: scales in float64": Wrong("test_quantize_per_channel", '''
+def quantize_per_channel(w, bits):
+    qmax = 2 ** (bits - 1) - 1
+    scales = w.double().abs().amax(dim=1, keepdim=True) / qmax
+    safe = torch.where(scales > 0, scales, torch.ones_like(scales))
+    return torch.clamp(torch.round(w / safe), -qmax, qmax).to(torch.int32), scales
+'''),
+    "per-channel: rounds half away from zero": Wrong("test_quantize_per_channel", '''
+def quantize_per_channel(w, bits):
+    qmax = 2 ** (bits - 1) - 1
+    scales = w.abs().amax(dim=1, keepdim=True) / qmax
+    safe = torch.where(scales > 0, scales, torch.ones_like(scales))
+    v = w / safe
+    return torch.clamp(torch.sign(v) * torch.floor(v.abs() + 0.5), -qmax, qmax).to(torch.int32), scales
+'''),
+    "per-channel: unsigned q_max = 2**bits - 1": Wrong("test_quantize_per_channel", '''
+def quantize_per_channel(w, bits):
+    qmax = 2 ** bits - 1
+    scales = w.abs().amax(dim=1, keepdim=True) / qmax
+    safe = torch.where(scales > 0, scales, torch.ones_like(scales))
+    return torch.clamp(torch.round(w / safe), -qmax, qmax).to(torch.int32), scales
+'''),
+    # right on the check's bit widths (8, 4) only: the hidden tests use others
+    "per-channel: q_max from a table of the bit widths the check uses": Wrong("test_quantize_per_channel", '''
+def quantize_per_channel(w, bits):
+    qmax = {8: 127, 4: 7}.get(bits, 2 ** bits)
+    scales = w.abs().amax(dim=1, keepdim=True) / qmax
+    safe = torch.where(scales > 0, scales, torch.ones_like(scales))
+    return torch.clamp(torch.round(w / safe), -qmax, qmax).to(torch.int32), scales
+''', visible=False),
+    "per-channel: divides w in place": Wrong("test_quantize_per_channel", '''
+def quantize_per_channel(w, bits):
+    qmax = 2 ** (bits - 1) - 1
+    scales = w.abs().amax(dim=1, keepdim=True) / qmax
+    w.div_(torch.where(scales > 0, scales, torch.ones_like(scales)))
+    return torch.clamp(torch.round(w), -qmax, qmax).to(torch.int32), scales
+'''),
+
     # Exercise 5: per-group
     "per-group: remainder columns folded into the last full group": Wrong("test_quantize_per_group", '''
 def quantize_per_group(w, bits, group_size):
@@ -183,6 +453,27 @@ def dequantize_per_group(q, scales, group_size):
     expanded = scales[:, starts].repeat_interleave(group_size, dim=1)[:, : q.shape[1]]
     return q.to(torch.float32) * expanded
 '''),
+    "per-group: the shorter last group dropped": Wrong("test_quantize_per_group", '''
+def quantize_per_group(w, bits, group_size):
+    rows, cols = w.shape
+    n_groups = cols // group_size
+    q = torch.zeros(rows, cols, dtype=torch.int32)
+    scales = torch.empty(rows, n_groups)
+    for g in range(n_groups):
+        q[:, g * group_size:(g + 1) * group_size], s = quantize_per_channel(w[:, g * group_size:(g + 1) * group_size], bits)
+        scales[:, g] = s[:, 0]
+    return q, scales
+'''),
+    "per-group: reshape that assumes group_size divides the columns": Wrong("test_quantize_per_group", '''
+def quantize_per_group(w, bits, group_size):
+    rows, cols = w.shape
+    qmax = 2 ** (bits - 1) - 1
+    groups = w.reshape(rows, cols // group_size, group_size)
+    scales = groups.abs().amax(dim=2) / qmax
+    safe = torch.where(scales > 0, scales, torch.ones_like(scales)).unsqueeze(2)
+    q = torch.clamp(torch.round(groups / safe), -qmax, qmax).reshape(rows, cols)
+    return q.to(torch.int32), scales
+'''),
     "per-group: groups taken down the columns": Wrong("test_quantize_per_group", '''
 def quantize_per_group(w, bits, group_size):
     q, scales = quantize_per_group_rows(w.T, bits, group_size)
@@ -199,11 +490,70 @@ def quantize_per_group_rows(w, bits, group_size):
         scales[:, g] = s[:, 0]
     return q, scales
 '''),
+    "per-group: an all-zero group divided by its zero scale": Wrong("test_quantize_per_group", '''
+def quantize_per_group(w, bits, group_size):
+    rows, cols = w.shape
+    qmax = 2 ** (bits - 1) - 1
+    n_groups = -(-cols // group_size)
+    q = torch.empty(rows, cols, dtype=torch.int32)
+    scales = torch.empty(rows, n_groups)
+    for g in range(n_groups):
+        block = w[:, g * group_size:(g + 1) * group_size]
+        s = block.abs().amax(dim=1, keepdim=True) / qmax
+        q[:, g * group_size:(g + 1) * group_size] = torch.clamp(torch.round(block / s), -qmax, qmax).to(torch.int32)
+        scales[:, g] = s[:, 0]
+    return q, scales
+'''),
+    "per-group: rounds half away from zero": Wrong("test_quantize_per_group", '''
+def quantize_per_group(w, bits, group_size):
+    rows, cols = w.shape
+    qmax = 2 ** (bits - 1) - 1
+    n_groups = -(-cols // group_size)
+    q = torch.empty(rows, cols, dtype=torch.int32)
+    scales = torch.empty(rows, n_groups)
+    for g in range(n_groups):
+        block = w[:, g * group_size:(g + 1) * group_size]
+        s = block.abs().amax(dim=1, keepdim=True) / qmax
+        v = block / torch.where(s > 0, s, torch.ones_like(s))
+        q[:, g * group_size:(g + 1) * group_size] = torch.clamp(torch.sign(v) * torch.floor(v.abs() + 0.5), -qmax, qmax).to(torch.int32)
+        scales[:, g] = s[:, 0]
+    return q, scales
+'''),
+    "per-group: divides each block of w in place": Wrong("test_quantize_per_group", '''
+def quantize_per_group(w, bits, group_size):
+    rows, cols = w.shape
+    qmax = 2 ** (bits - 1) - 1
+    n_groups = -(-cols // group_size)
+    q = torch.empty(rows, cols, dtype=torch.int32)
+    scales = torch.empty(rows, n_groups)
+    for g in range(n_groups):
+        block = w[:, g * group_size:(g + 1) * group_size]
+        s = block.abs().amax(dim=1, keepdim=True) / qmax
+        block /= torch.where(s > 0, s, torch.ones_like(s))
+        q[:, g * group_size:(g + 1) * group_size] = torch.clamp(torch.round(block), -qmax, qmax).to(torch.int32)
+        scales[:, g] = s[:, 0]
+    return q, scales
+'''),
+    "per-group: one group too many when group_size divides the columns": Wrong("test_quantize_per_group", '''
+def quantize_per_group(w, bits, group_size):
+    rows, cols = w.shape
+    n_groups = cols // group_size + 1
+    q = torch.empty(rows, cols, dtype=torch.int32)
+    scales = torch.zeros(rows, n_groups)
+    for g in range(n_groups):
+        block = w[:, g * group_size:(g + 1) * group_size]
+        if block.shape[1] == 0:
+            continue
+        q[:, g * group_size:(g + 1) * group_size], s = quantize_per_channel(block, bits)
+        scales[:, g] = s[:, 0]
+    return q, scales
+'''),
     "per-group: dequantize repeats scales in the wrong order": Wrong("test_quantize_per_group", '''
 def dequantize_per_group(q, scales, group_size):
     expanded = scales.repeat(1, group_size)[:, : q.shape[1]]
     return q.to(torch.float32) * expanded
 '''),
+
     # Exercise 6: calibration
     "calibration: the same percentile for both ends": Wrong("test_calibrate_range", '''
 def calibrate_range(activations, method="minmax", percentile=99.9):
@@ -232,6 +582,35 @@ def calibrate_range(activations, method="minmax", percentile=99.9):
                 torch.quantile(values, percentile / 100).item())
     return values.min().item(), values.max().item()
 '''),
+    "calibration: unknown method returns None": Wrong("test_calibrate_range", '''
+def calibrate_range(activations, method="minmax", percentile=99.9):
+    values = activations.flatten().float()
+    if method == "minmax":
+        return values.min().item(), values.max().item()
+    if method == "percentile":
+        return (torch.quantile(values, (100 - percentile) / 100).item(),
+                torch.quantile(values, percentile / 100).item())
+'''),
+    "calibration: ValueError that does not name the method": Wrong("test_calibrate_range", '''
+def calibrate_range(activations, method="minmax", percentile=99.9):
+    values = activations.flatten().float()
+    if method == "minmax":
+        return values.min().item(), values.max().item()
+    if method == "percentile":
+        return (torch.quantile(values, (100 - percentile) / 100).item(),
+                torch.quantile(values, percentile / 100).item())
+    raise ValueError("unknown calibration method")
+'''),
+    "calibration: KeyError from a dict of methods instead of ValueError": Wrong("test_calibrate_range", '''
+def calibrate_range(activations, method="minmax", percentile=99.9):
+    values = activations.flatten().float()
+    methods = {
+        "minmax": lambda: (values.min().item(), values.max().item()),
+        "percentile": lambda: (torch.quantile(values, (100 - percentile) / 100).item(),
+                               torch.quantile(values, percentile / 100).item()),
+    }
+    return methods[method]()
+'''),
     "calibration: percentile of the first row only": Wrong("test_calibrate_range", '''
 def calibrate_range(activations, method="minmax", percentile=99.9):
     values = activations.reshape(activations.shape[0], -1)[0].float() if activations.dim() > 1 else activations
@@ -242,6 +621,60 @@ def calibrate_range(activations, method="minmax", percentile=99.9):
                 torch.quantile(values, percentile / 100).item())
     raise ValueError(method)
 '''),
+    "calibration: nearest-rank percentile (kthvalue), no interpolation": Wrong("test_calibrate_range", '''
+import math as _math
+
+
+def calibrate_range(activations, method="minmax", percentile=99.9):
+    values = activations.flatten().float()
+    if method == "minmax":
+        return values.min().item(), values.max().item()
+    if method == "percentile":
+        n = values.numel()
+        lo = values.kthvalue(max(1, _math.ceil((100 - percentile) / 100 * n))).values.item()
+        hi = values.kthvalue(max(1, _math.ceil(percentile / 100 * n))).values.item()
+        return lo, hi
+    raise ValueError(f"unknown method {method!r}")
+'''),
+    "calibration: percentile passed to torch.quantile in percent": Wrong("test_calibrate_range", '''
+def calibrate_range(activations, method="minmax", percentile=99.9):
+    values = activations.flatten().float()
+    if method == "minmax":
+        return values.min().item(), values.max().item()
+    if method == "percentile":
+        return torch.quantile(values, 100 - percentile).item(), torch.quantile(values, percentile).item()
+    raise ValueError(f"unknown method {method!r}")
+'''),
+    "calibration: default percentile 99": Wrong("test_calibrate_range", '''
+def calibrate_range(activations, method="minmax", percentile=99.0):
+    values = activations.flatten().float()
+    if method == "minmax":
+        return values.min().item(), values.max().item()
+    if method == "percentile":
+        return (torch.quantile(values, (100 - percentile) / 100).item(),
+                torch.quantile(values, percentile / 100).item())
+    raise ValueError(f"unknown method {method!r}")
+'''),
+    "calibration: default method percentile": Wrong("test_calibrate_range", '''
+def calibrate_range(activations, method="percentile", percentile=99.9):
+    values = activations.flatten().float()
+    if method == "minmax":
+        return values.min().item(), values.max().item()
+    if method == "percentile":
+        return (torch.quantile(values, (100 - percentile) / 100).item(),
+                torch.quantile(values, percentile / 100).item())
+    raise ValueError(f"unknown method {method!r}")
+'''),
+    "calibration: 0-d tensors instead of floats": Wrong("test_calibrate_range", '''
+def calibrate_range(activations, method="minmax", percentile=99.9):
+    values = activations.flatten().float()
+    if method == "minmax":
+        return values.min(), values.max()
+    if method == "percentile":
+        return torch.quantile(values, (100 - percentile) / 100), torch.quantile(values, percentile / 100)
+    raise ValueError(f"unknown method {method!r}")
+'''),
+
     # Exercise 7: the straight-through estimator
     "STE passes the gradient everywhere": Wrong("test_fake_quantize", '''
 class FakeQuantize(torch.autograd.Function):
@@ -297,6 +730,35 @@ class FakeQuantize(torch.autograd.Function):
         (inside,) = ctx.saved_tensors
         return grad_output * inside, None, None, None, None
 '''),
+    "STE mask taken on x, the range [(qmin - z) s, (qmax - z) s]": Wrong("test_fake_quantize", '''
+class FakeQuantize(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, scale, zero_point, qmin, qmax):
+        scale = torch.as_tensor(scale, dtype=x.dtype)
+        safe = torch.where(scale > 0, scale, torch.ones_like(scale))
+        ctx.save_for_backward((x >= (qmin - zero_point) * scale) & (x <= (qmax - zero_point) * scale))
+        return (torch.clamp(torch.round(x / safe) + zero_point, qmin, qmax) - zero_point) * scale
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        (inside,) = ctx.saved_tensors
+        return grad_output * inside, None, None, None, None
+'''),
+    "STE mask taken on x / s + z before rounding": Wrong("test_fake_quantize", '''
+class FakeQuantize(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, scale, zero_point, qmin, qmax):
+        scale = torch.as_tensor(scale, dtype=x.dtype)
+        safe = torch.where(scale > 0, scale, torch.ones_like(scale))
+        code = x / safe + zero_point
+        ctx.save_for_backward((code >= qmin) & (code <= qmax))
+        return (torch.clamp(torch.round(code - zero_point) + zero_point, qmin, qmax) - zero_point) * scale
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        (inside,) = ctx.saved_tensors
+        return grad_output * inside, None, None, None, None
+'''),
     "fake quantization forgets the zero point when dequantizing": Wrong("test_fake_quantize", '''
 class FakeQuantize(torch.autograd.Function):
     @staticmethod
@@ -312,6 +774,128 @@ class FakeQuantize(torch.autograd.Function):
         (inside,) = ctx.saved_tensors
         return grad_output * inside, None, None, None, None
 '''),
+    "fake quantization rounds x / s + z (zero point added before rounding)": Wrong("test_fake_quantize", '''
+class FakeQuantize(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, scale, zero_point, qmin, qmax):
+        scale = torch.as_tensor(scale, dtype=x.dtype)
+        safe = torch.where(scale > 0, scale, torch.ones_like(scale))
+        unclamped = torch.round(x / safe + zero_point)
+        ctx.save_for_backward((unclamped >= qmin) & (unclamped <= qmax))
+        return (torch.clamp(unclamped, qmin, qmax) - zero_point) * scale
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        (inside,) = ctx.saved_tensors
+        return grad_output * inside, None, None, None, None
+'''),
+    "fake quantization rounds half away from zero": Wrong("test_fake_quantize", '''
+class FakeQuantize(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, scale, zero_point, qmin, qmax):
+        scale = torch.as_tensor(scale, dtype=x.dtype)
+        safe = torch.where(scale > 0, scale, torch.ones_like(scale))
+        v = x / safe
+        unclamped = torch.sign(v) * torch.floor(v.abs() + 0.5) + zero_point
+        ctx.save_for_backward((unclamped >= qmin) & (unclamped <= qmax))
+        return (torch.clamp(unclamped, qmin, qmax) - zero_point) * scale
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        (inside,) = ctx.saved_tensors
+        return grad_output * inside, None, None, None, None
+'''),
+    "fake quantization computes in float64": Wrong("test_fake_quantize", '''
+class FakeQuantize(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, scale, zero_point, qmin, qmax):
+        scale = torch.as_tensor(scale, dtype=torch.float64)
+        safe = torch.where(scale > 0, scale, torch.ones_like(scale))
+        unclamped = torch.round(x / safe) + zero_point
+        ctx.save_for_backward((unclamped >= qmin) & (unclamped <= qmax))
+        return (torch.clamp(unclamped, qmin, qmax) - zero_point) * scale
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        (inside,) = ctx.saved_tensors
+        return grad_output * inside, None, None, None, None
+'''),
+    "fake quantization divides by a zero scale": Wrong("test_fake_quantize", '''
+class FakeQuantize(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, scale, zero_point, qmin, qmax):
+        unclamped = torch.round(x / scale) + zero_point
+        ctx.save_for_backward((unclamped >= qmin) & (unclamped <= qmax))
+        return (torch.clamp(unclamped, qmin, qmax) - zero_point) * scale
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        (inside,) = ctx.saved_tensors
+        return grad_output * inside, None, None, None, None
+'''),
+    "fake quantization multiplies by the safe scale, so a zero scale gives codes, not 0": Wrong("test_fake_quantize", '''
+class FakeQuantize(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, scale, zero_point, qmin, qmax):
+        scale = torch.as_tensor(scale, dtype=x.dtype)
+        safe = torch.where(scale > 0, scale, torch.ones_like(scale))
+        unclamped = torch.round(x / safe) + zero_point
+        ctx.save_for_backward((unclamped >= qmin) & (unclamped <= qmax))
+        return (torch.clamp(unclamped, qmin, qmax) - zero_point) * safe
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        (inside,) = ctx.saved_tensors
+        return grad_output * inside, None, None, None, None
+'''),
+    "fake quantization turns the scale into a float (no per-channel scales)": Wrong("test_fake_quantize", '''
+class FakeQuantize(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, scale, zero_point, qmin, qmax):
+        scale = float(scale)
+        if scale == 0:
+            ctx.save_for_backward(torch.zeros_like(x, dtype=torch.bool))
+            return torch.zeros_like(x)
+        unclamped = torch.round(x / scale) + zero_point
+        ctx.save_for_backward((unclamped >= qmin) & (unclamped <= qmax))
+        return (torch.clamp(unclamped, qmin, qmax) - zero_point) * scale
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        (inside,) = ctx.saved_tensors
+        return grad_output * inside, None, None, None, None
+'''),
+    "STE gradient multiplied by the scale": Wrong("test_fake_quantize", '''
+class FakeQuantize(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, scale, zero_point, qmin, qmax):
+        scale = torch.as_tensor(scale, dtype=x.dtype)
+        safe = torch.where(scale > 0, scale, torch.ones_like(scale))
+        unclamped = torch.round(x / safe) + zero_point
+        ctx.save_for_backward((unclamped >= qmin) & (unclamped <= qmax), scale)
+        return (torch.clamp(unclamped, qmin, qmax) - zero_point) * scale
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        inside, scale = ctx.saved_tensors
+        return grad_output * inside * scale, None, None, None, None
+'''),
+    "STE backward returns only the gradient for x": Wrong("test_fake_quantize", '''
+class FakeQuantize(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, scale, zero_point, qmin, qmax):
+        scale = torch.as_tensor(scale, dtype=x.dtype)
+        safe = torch.where(scale > 0, scale, torch.ones_like(scale))
+        unclamped = torch.round(x / safe) + zero_point
+        ctx.save_for_backward((unclamped >= qmin) & (unclamped <= qmax))
+        return (torch.clamp(unclamped, qmin, qmax) - zero_point) * scale
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        (inside,) = ctx.saved_tensors
+        return grad_output * inside
+'''),
+
     # Exercise 8: the quantized linear layer
     "quant_linear: per-tensor weight scale": Wrong("test_quant_linear", '''
 def quant_linear(x, weight, bias, bits, act_scale, act_zero_point):
@@ -334,6 +918,28 @@ def quant_linear(x, weight, bias, bits, act_scale, act_zero_point):
     weight_q = torch.clamp(torch.round(weight / weight_scales), -qmax, qmax) * weight_scales
     return F.linear(x_q, weight_q, bias)
 '''),
+    "quant_linear: input rounded without the STE (no gradient to x)": Wrong("test_quant_linear", '''
+def quant_linear(x, weight, bias, bits, act_scale, act_zero_point):
+    x_q = (torch.clamp(torch.round(x / act_scale) + act_zero_point, 0, 2 ** bits - 1) - act_zero_point) * act_scale
+    qmax = 2 ** (bits - 1) - 1
+    _, weight_scales = quantize_per_channel(weight.detach(), bits)
+    return F.linear(x_q, FakeQuantize.apply(weight, weight_scales, 0, -qmax, qmax), bias)
+'''),
+    "quant_linear: input detached before fake quantization": Wrong("test_quant_linear", '''
+def quant_linear(x, weight, bias, bits, act_scale, act_zero_point):
+    x_q = FakeQuantize.apply(x.detach(), act_scale, act_zero_point, 0, 2 ** bits - 1)
+    qmax = 2 ** (bits - 1) - 1
+    _, weight_scales = quantize_per_channel(weight.detach(), bits)
+    return F.linear(x_q, FakeQuantize.apply(weight, weight_scales, 0, -qmax, qmax), bias)
+'''),
+    "quant_linear: activations through a detach trick (gradient passes where x was clipped)": Wrong("test_quant_linear", '''
+def quant_linear(x, weight, bias, bits, act_scale, act_zero_point):
+    x_q = (torch.clamp(torch.round(x / act_scale) + act_zero_point, 0, 2 ** bits - 1) - act_zero_point) * act_scale
+    x_q = x + (x_q - x).detach()
+    qmax = 2 ** (bits - 1) - 1
+    _, weight_scales = quantize_per_channel(weight.detach(), bits)
+    return F.linear(x_q, FakeQuantize.apply(weight, weight_scales, 0, -qmax, qmax), bias)
+'''),
     "quant_linear: activations on the signed grid": Wrong("test_quant_linear", '''
 def quant_linear(x, weight, bias, bits, act_scale, act_zero_point):
     x_q = FakeQuantize.apply(x, act_scale, act_zero_point, -2 ** (bits - 1), 2 ** (bits - 1) - 1)
@@ -341,6 +947,65 @@ def quant_linear(x, weight, bias, bits, act_scale, act_zero_point):
     _, weight_scales = quantize_per_channel(weight.detach(), bits)
     return F.linear(x_q, FakeQuantize.apply(weight, weight_scales, 0, -qmax, qmax), bias)
 '''),
+    "quant_linear: activation zero point ignored": Wrong("test_quant_linear", '''
+def quant_linear(x, weight, bias, bits, act_scale, act_zero_point):
+    x_q = FakeQuantize.apply(x, act_scale, 0, 0, 2 ** bits - 1)
+    qmax = 2 ** (bits - 1) - 1
+    _, weight_scales = quantize_per_channel(weight.detach(), bits)
+    return F.linear(x_q, FakeQuantize.apply(weight, weight_scales, 0, -qmax, qmax), bias)
+'''),
+    "quant_linear: activation codes [0, 2**bits], one too many": Wrong("test_quant_linear", '''
+def quant_linear(x, weight, bias, bits, act_scale, act_zero_point):
+    x_q = FakeQuantize.apply(x, act_scale, act_zero_point, 0, 2 ** bits)
+    qmax = 2 ** (bits - 1) - 1
+    _, weight_scales = quantize_per_channel(weight.detach(), bits)
+    return F.linear(x_q, FakeQuantize.apply(weight, weight_scales, 0, -qmax, qmax), bias)
+'''),
+    "quant_linear: bit width ignored (always 2)": Wrong("test_quant_linear", '''
+def quant_linear(x, weight, bias, bits, act_scale, act_zero_point):
+    x_q = FakeQuantize.apply(x, act_scale, act_zero_point, 0, 3)
+    _, weight_scales = quantize_per_channel(weight.detach(), 2)
+    return F.linear(x_q, FakeQuantize.apply(weight, weight_scales, 0, -1, 1), bias)
+'''),
+    "quant_linear: the bias fake-quantized too": Wrong("test_quant_linear", '''
+def quant_linear(x, weight, bias, bits, act_scale, act_zero_point):
+    x_q = FakeQuantize.apply(x, act_scale, act_zero_point, 0, 2 ** bits - 1)
+    qmax = 2 ** (bits - 1) - 1
+    _, weight_scales = quantize_per_channel(weight.detach(), bits)
+    bias_q = FakeQuantize.apply(bias, bias.abs().max() / qmax, 0, -qmax, qmax)
+    return F.linear(x_q, FakeQuantize.apply(weight, weight_scales, 0, -qmax, qmax), bias_q)
+'''),
+    "quant_linear: weight scales divide by 2**bits - 1": Wrong("test_quant_linear", '''
+def quant_linear(x, weight, bias, bits, act_scale, act_zero_point):
+    x_q = FakeQuantize.apply(x, act_scale, act_zero_point, 0, 2 ** bits - 1)
+    qmax = 2 ** bits - 1
+    weight_scales = weight.detach().abs().amax(dim=1, keepdim=True) / qmax
+    return F.linear(x_q, FakeQuantize.apply(weight, weight_scales, 0, -qmax, qmax), bias)
+'''),
+
+    "quant_linear: weight scales per input column": Wrong("test_quant_linear", '''
+def quant_linear(x, weight, bias, bits, act_scale, act_zero_point):
+    x_q = FakeQuantize.apply(x, act_scale, act_zero_point, 0, 2 ** bits - 1)
+    qmax = 2 ** (bits - 1) - 1
+    weight_scales = weight.detach().abs().amax(dim=0, keepdim=True) / qmax
+    return F.linear(x_q, FakeQuantize.apply(weight, weight_scales, 0, -qmax, qmax), bias)
+'''),
+    "quant_linear: the quantized weight transposed": Wrong("test_quant_linear", '''
+def quant_linear(x, weight, bias, bits, act_scale, act_zero_point):
+    x_q = FakeQuantize.apply(x, act_scale, act_zero_point, 0, 2 ** bits - 1)
+    qmax = 2 ** (bits - 1) - 1
+    _, weight_scales = quantize_per_channel(weight.detach(), bits)
+    return F.linear(x_q, FakeQuantize.apply(weight, weight_scales, 0, -qmax, qmax).T, bias)
+'''),
+    "quant_linear: writes the quantized weights into weight.data": Wrong("test_quant_linear", '''
+def quant_linear(x, weight, bias, bits, act_scale, act_zero_point):
+    x_q = FakeQuantize.apply(x, act_scale, act_zero_point, 0, 2 ** bits - 1)
+    qmax = 2 ** (bits - 1) - 1
+    _, weight_scales = quantize_per_channel(weight.detach(), bits)
+    weight.data = FakeQuantize.apply(weight.detach(), weight_scales, 0, -qmax, qmax)
+    return F.linear(x_q, weight, bias)
+'''),
+
     # Exercise 9: QAT
     "QAT: PTQ without fine-tuning": Wrong("test_qat", '''
 def qat(model, bits, calib_x, x, y, epochs=10, lr=1e-3, seed=0):
@@ -368,11 +1033,429 @@ def qat(model, bits, calib_x, x, y, epochs=10, lr=1e-3, seed=0):
     qmodel = ptq(model, bits, calib_x, "minmax")
     return train(qmodel, x, y, epochs=epochs, lr=lr, seed=seed)
 '''),
+    "QAT: bit width ignored (always 2)": Wrong("test_qat", '''
+def qat(model, bits, calib_x, x, y, epochs=10, lr=1e-3, seed=0):
+    qmodel = ptq(model, 2, calib_x, "percentile")
+    return train(qmodel, x, y, epochs=epochs, lr=lr, seed=seed)
+'''),
+    "QAT: seed ignored (always 0)": Wrong("test_qat", '''
+def qat(model, bits, calib_x, x, y, epochs=10, lr=1e-3, seed=0):
+    qmodel = ptq(model, bits, calib_x, "percentile")
+    return train(qmodel, x, y, epochs=epochs, lr=lr, seed=0)
+'''),
+    "QAT: learning rate ignored (always 1e-3)": Wrong("test_qat", '''
+def qat(model, bits, calib_x, x, y, epochs=10, lr=1e-3, seed=0):
+    qmodel = ptq(model, bits, calib_x, "percentile")
+    return train(qmodel, x, y, epochs=epochs, lr=1e-3, seed=seed)
+'''),
+    "QAT: epochs ignored (always 10)": Wrong("test_qat", '''
+def qat(model, bits, calib_x, x, y, epochs=10, lr=1e-3, seed=0):
+    qmodel = ptq(model, bits, calib_x, "percentile")
+    return train(qmodel, x, y, epochs=10, lr=lr, seed=seed)
+'''),
+    "QAT: trains on the notebook's x_train, y_train": Wrong("test_qat", '''
+def qat(model, bits, calib_x, x, y, epochs=10, lr=1e-3, seed=0):
+    qmodel = ptq(model, bits, calib_x, "percentile")
+    return train(qmodel, x_train, y_train, epochs=epochs, lr=lr, seed=seed)
+'''),
+    "QAT: calibrates on the notebook's global calib_x": Wrong("test_qat", '''
+def qat(model, bits, calib, x, y, epochs=10, lr=1e-3, seed=0):
+    qmodel = ptq(model, bits, calib_x, "percentile")
+    return train(qmodel, x, y, epochs=epochs, lr=lr, seed=seed)
+'''),
+    "QAT: calibrates on the training data x": Wrong("test_qat", '''
+def qat(model, bits, calib_x, x, y, epochs=10, lr=1e-3, seed=0):
+    qmodel = ptq(model, bits, x, "percentile")
+    return train(qmodel, x, y, epochs=epochs, lr=lr, seed=seed)
+'''),
+    "QAT: its own training loop with another batch size": Wrong("test_qat", '''
+def qat(model, bits, calib_x, x, y, epochs=10, lr=1e-3, seed=0):
+    qmodel = ptq(model, bits, calib_x, "percentile")
+    generator = torch.Generator().manual_seed(seed)
+    optimizer = torch.optim.Adam(qmodel.parameters(), lr=lr)
+    for _ in range(epochs):
+        order = torch.randperm(len(x), generator=generator)
+        for start in range(0, len(x), 32):
+            batch = order[start:start + 32]
+            loss = F.cross_entropy(qmodel(x[batch]), y[batch])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    return qmodel
+'''),
+    "QAT: trains one QuantMLP, returns a fresh PTQ one": Wrong("test_qat", '''
+def qat(model, bits, calib_x, x, y, epochs=10, lr=1e-3, seed=0):
+    train(ptq(model, bits, calib_x, "percentile"), x, y, epochs=epochs, lr=lr, seed=seed)
+    return ptq(model, bits, calib_x, "percentile")
+'''),
 }
 
 # Correct alternatives to the solution, which every test cell must accept.
 CORRECT_ANSWERS = {
+    # Exercise 1
+    "symmetric: numpy (np.round is half to even too)": Answer("test_quantize_symmetric", '''
+import numpy as np
+
+
+def quantize_symmetric(x, bits):
+    qmax = 2 ** (bits - 1) - 1
+    values = x.detach().numpy()
+    scale = float(np.abs(values).max()) / qmax
+    if scale == 0.0:
+        return torch.zeros(x.shape, dtype=torch.int32), 0.0
+    return torch.from_numpy(np.clip(np.round(values / scale), -qmax, qmax).astype(np.int32)), scale
+
+
+def dequantize_symmetric(q, scale):
+    return torch.mul(q.float(), torch.as_tensor(scale, dtype=torch.float32))
+'''),
+    "symmetric: float64 arithmetic with the reciprocal of the scale": Answer("test_quantize_symmetric", '''
+def quantize_symmetric(x, bits):
+    qmax = 2 ** (bits - 1) - 1
+    absmax = float(torch.max(torch.abs(x)))
+    if torch.count_nonzero(x) == 0:
+        return torch.zeros_like(x, dtype=torch.int32), 0.0
+    scale = absmax / qmax
+    return (x.double() * (1.0 / scale)).round().clamp(-qmax, qmax).int(), scale
+
+
+def dequantize_symmetric(q, scale):
+    return (q * scale).to(torch.float32)
+'''),
+    # Exercise 2
+    "asymmetric: numpy rounding of the zero point, codes in int arithmetic": Answer("test_quantize_asymmetric", '''
+import numpy as np
+
+
+def asymmetric_params(lo, hi, bits):
+    qmax = 2 ** bits - 1
+    lo, hi = min(lo, 0), max(hi, 0)
+    if lo == hi:
+        return 0.0, 0
+    scale = float(hi - lo) / qmax
+    return scale, int(np.clip(np.round(-lo / scale), 0, qmax))
+
+
+def quantize_asymmetric(x, bits):
+    scale, zero_point = asymmetric_params(float(x.min()), float(x.max()), bits)
+    if scale == 0.0:
+        return torch.zeros(x.shape, dtype=torch.int32), 0.0, 0
+    codes = torch.round(x / scale).to(torch.int32) + zero_point
+    return codes.clamp(min=0, max=2 ** bits - 1), scale, zero_point
+
+
+def dequantize_asymmetric(q, scale, zero_point):
+    return (q - zero_point).to(torch.float32) * scale
+'''),
+    "asymmetric: torch rounding of the zero point in float64": Answer("test_quantize_asymmetric", '''
+def asymmetric_params(lo, hi, bits):
+    qmax = 2 ** bits - 1
+    lo = lo if lo < 0 else 0.0
+    hi = hi if hi > 0 else 0.0
+    scale = (hi - lo) / qmax
+    if scale == 0:
+        return 0.0, 0
+    zero_point = torch.tensor(-lo / scale, dtype=torch.float64).round().clamp(0, qmax)
+    return float(scale), int(zero_point.item())
+
+
+def quantize_asymmetric(x, bits):
+    lo, hi = torch.aminmax(x)
+    scale, zero_point = asymmetric_params(lo.item(), hi.item(), bits)
+    if scale == 0:
+        return torch.zeros_like(x, dtype=torch.int32), scale, zero_point
+    return torch.clamp(torch.round(torch.div(x, scale)) + zero_point, 0, 2 ** bits - 1).int(), scale, zero_point
+
+
+def dequantize_asymmetric(q, scale, zero_point):
+    return scale * (q.float() - float(zero_point))
+'''),
+    # Exercise 3
+    "error: numpy, converted with float()": Answer("test_quantization_error", '''
+import numpy as np
+
+
+def quantization_error(x, x_hat):
+    e = x.numpy().astype(np.float64) - x_hat.numpy().astype(np.float64)
+    return float(np.mean(e ** 2)), float(np.max(np.abs(e)))
+'''),
+    "error: F.mse_loss and amax": Answer("test_quantization_error", '''
+def quantization_error(x, x_hat):
+    return F.mse_loss(x_hat, x).item(), torch.amax(torch.abs(x_hat - x)).item()
+'''),
+    "error: a Python loop over the elements": Answer("test_quantization_error", '''
+def quantization_error(x, x_hat):
+    errors = [a - b for a, b in zip(x.flatten().tolist(), x_hat.flatten().tolist())]
+    return sum(e * e for e in errors) / len(errors), max(abs(e) for e in errors)
+'''),
+    # Exercise 4
+    "per-channel: a loop over rows with quantize_symmetric": Answer("test_quantize_per_channel", '''
+def quantize_per_channel(w, bits):
+    codes, scales = [], []
+    for row in w:
+        q, s = quantize_symmetric(row, bits)
+        codes.append(q)
+        scales.append(s)
+    return torch.stack(codes), torch.tensor(scales, dtype=torch.float32).unsqueeze(1)
+'''),
+    "per-channel: zero rows fixed with nan_to_num": Answer("test_quantize_per_channel", '''
+def quantize_per_channel(w, bits):
+    qmax = 2 ** (bits - 1) - 1
+    scales = torch.amax(torch.abs(w), dim=1).unsqueeze(1) / qmax
+    codes = torch.nan_to_num(torch.round(w / scales), nan=0.0)
+    return codes.clamp(-qmax, qmax).to(torch.int32), scales.float()
+'''),
+    # Exercise 5
+    "per-group: vectorised, padded to whole groups": Answer("test_quantize_per_group", '''
+def quantize_per_group(w, bits, group_size):
+    qmax = 2 ** (bits - 1) - 1
+    rows, cols = w.shape
+    n_groups = (cols + group_size - 1) // group_size
+    padded = F.pad(w, (0, n_groups * group_size - cols)).reshape(rows, n_groups, group_size)
+    scales = padded.abs().amax(dim=2) / qmax
+    safe = torch.where(scales > 0, scales, torch.ones_like(scales)).unsqueeze(2)
+    q = torch.clamp(torch.round(padded / safe), -qmax, qmax).reshape(rows, -1)[:, :cols]
+    return q.to(torch.int32).contiguous(), scales
+
+
+def dequantize_per_group(q, scales, group_size):
+    columns = torch.arange(q.shape[1]) // group_size
+    return q.to(torch.float32) * scales[:, columns]
+'''),
+    "per-group: loops over rows and groups with quantize_symmetric": Answer("test_quantize_per_group", '''
+import math
+
+
+def quantize_per_group(w, bits, group_size):
+    rows, cols = w.shape
+    n_groups = math.ceil(cols / group_size)
+    q = torch.zeros(rows, cols, dtype=torch.int32)
+    scales = torch.zeros(rows, n_groups)
+    for r in range(rows):
+        for g in range(n_groups):
+            start, end = g * group_size, min((g + 1) * group_size, cols)
+            q[r, start:end], scales[r, g] = quantize_symmetric(w[r, start:end], bits)
+    return q, scales
+
+
+def dequantize_per_group(q, scales, group_size):
+    parts = [dequantize_symmetric(block, scales[:, g:g + 1])
+             for g, block in enumerate(torch.split(q, group_size, dim=1))]
+    return torch.cat(parts, dim=1)
+'''),
+    "per-group: torch.split with quantize_per_channel": Answer("test_quantize_per_group", '''
+def quantize_per_group(w, bits, group_size):
+    results = [quantize_per_channel(block, bits) for block in torch.split(w, group_size, dim=1)]
+    return torch.cat([q for q, _ in results], dim=1), torch.cat([s for _, s in results], dim=1)
+'''),
+    # Exercise 6
+    "calibration: numpy.percentile": Answer("test_calibrate_range", '''
+import numpy as np
+
+
+def calibrate_range(activations, method="minmax", percentile=99.9):
+    values = activations.detach().numpy().ravel()
+    if method == "minmax":
+        return float(values.min()), float(values.max())
+    elif method == "percentile":
+        return float(np.percentile(values, 100 - percentile)), float(np.percentile(values, percentile))
+    else:
+        raise ValueError("calibrate_range: no method called " + repr(method))
+'''),
+    "calibration: one torch.quantile call and aminmax": Answer("test_calibrate_range", '''
+def calibrate_range(activations, method="minmax", percentile=99.9):
+    if method not in ("minmax", "percentile"):
+        raise ValueError(f"method must be 'minmax' or 'percentile', not {method}")
+    values = activations.reshape(-1).to(torch.float32)
+    if method == "minmax":
+        lo, hi = torch.aminmax(values)
+    else:
+        lo, hi = torch.quantile(values, torch.tensor([100 - percentile, percentile]) / 100)
+    return lo.item(), hi.item()
+'''),
+    # Exercise 7
+    "fake quantize: saves x and the grid, recomputes the mask in backward": Answer("test_fake_quantize", '''
+class FakeQuantize(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, scale, zero_point, qmin, qmax):
+        scale = torch.as_tensor(scale).to(x.dtype)
+        zero_point = torch.as_tensor(zero_point).to(x.dtype)
+        safe = torch.where(scale == 0, torch.ones_like(scale), scale)
+        ctx.save_for_backward(x, safe, zero_point)
+        ctx.qmin, ctx.qmax = qmin, qmax
+        q = torch.clamp(torch.round(x / safe) + zero_point, min=qmin, max=qmax)
+        return (q - zero_point) * scale
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        x, safe, zero_point = ctx.saved_tensors
+        code = torch.round(x / safe) + zero_point
+        inside = torch.logical_and(code >= ctx.qmin, code <= ctx.qmax)
+        return torch.where(inside, grad_output, torch.zeros_like(grad_output)), None, None, None, None
+'''),
+    "fake quantize: zero scale handled with torch.where on the output": Answer("test_fake_quantize", '''
+class FakeQuantize(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, scale, zero_point, qmin, qmax):
+        scale = torch.as_tensor(scale, dtype=x.dtype)
+        code = torch.round(x / scale) + zero_point
+        ctx.save_for_backward(((code >= qmin) & (code <= qmax)).to(x.dtype))
+        out = (code.clamp(qmin, qmax) - zero_point) * scale
+        return torch.where(scale == 0, torch.zeros_like(out), out)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        (mask,) = ctx.saved_tensors
+        return grad_output * mask, None, None, None, None
+'''),
+    # Exercise 8
+    "quant_linear: scales computed inline, matmul instead of F.linear": Answer("test_quant_linear", '''
+def quant_linear(x, weight, bias, bits, act_scale, act_zero_point):
+    qmax = 2 ** (bits - 1) - 1
+    x_q = FakeQuantize.apply(x, act_scale, act_zero_point, 0, 2 ** bits - 1)
+    scales = weight.detach().abs().amax(dim=1, keepdim=True) / qmax
+    w_q = FakeQuantize.apply(weight, scales, 0, -qmax, qmax)
+    out = x_q @ w_q.T
+    return out if bias is None else out + bias
+'''),
+    "quant_linear: quantize_per_channel on the weight itself": Answer("test_quant_linear", '''
+def quant_linear(x, weight, bias, bits, act_scale, act_zero_point):
+    levels = 2 ** bits - 1
+    qmax = 2 ** (bits - 1) - 1
+    _, scales = quantize_per_channel(weight, bits)
+    return F.linear(FakeQuantize.apply(x, act_scale, act_zero_point, 0, levels),
+                    FakeQuantize.apply(weight, scales, 0, -qmax, qmax), bias=bias)
+'''),
+    "quant_linear: weights through a detach trick (no weight is ever clipped)": Answer("test_quant_linear", '''
+def quant_linear(x, weight, bias, bits, act_scale, act_zero_point):
+    x_q = FakeQuantize.apply(x, act_scale, act_zero_point, 0, 2 ** bits - 1)
+    qmax = 2 ** (bits - 1) - 1
+    codes, scales = quantize_per_channel(weight.detach(), bits)
+    weight_q = weight + (codes.to(torch.float32) * scales - weight).detach()
+    return F.linear(x_q, weight_q, bias)
+'''),
+    # Exercise 9
+    "QAT: one line, ptq's default method": Answer("test_qat", '''
+def qat(model, bits, calib_x, x, y, epochs=10, lr=1e-3, seed=0):
+    return train(ptq(model, bits, calib_x), x, y, epochs, lr, seed)
+'''),
+    "QAT: keyword arguments, copies the model first": Answer("test_qat", '''
+def qat(model, bits, calib_x, x, y, epochs=10, lr=1e-3, seed=0):
+    qmodel = ptq(copy.deepcopy(model), bits=bits, calib_x=calib_x, method="percentile")
+    qmodel = train(qmodel, x=x, y=y, epochs=epochs, lr=lr, seed=seed)
+    return qmodel
+'''),
 }
+
+# A mistake in a helper that later exercises call, with those later functions
+# written the way a student may write them (on top of the helper). Each must
+# cost exactly the helper's own exercise: the later test cells use the course's
+# versions of the helpers.
+CASCADES = {
+    "quantize_symmetric rounds half away from zero; per-channel and per-group built on it": Wrong(
+        "test_quantize_symmetric", '''
+def quantize_symmetric(x, bits):
+    qmax = 2 ** (bits - 1) - 1
+    scale = x.abs().max().item() / qmax
+    if scale == 0:
+        return torch.zeros_like(x, dtype=torch.int32), 0.0
+    v = x / scale
+    return torch.clamp(torch.sign(v) * torch.floor(v.abs() + 0.5), -qmax, qmax).to(torch.int32), scale
+
+
+def quantize_per_channel(w, bits):
+    results = [quantize_symmetric(row, bits) for row in w]
+    return torch.stack([q for q, _ in results]), torch.tensor([[s] for _, s in results], dtype=torch.float32)
+
+
+def quantize_per_group(w, bits, group_size):
+    n_groups = -(-w.shape[1] // group_size)
+    q = torch.zeros(w.shape, dtype=torch.int32)
+    scales = torch.zeros(w.shape[0], n_groups)
+    for r in range(w.shape[0]):
+        for g in range(n_groups):
+            q[r, g * group_size:(g + 1) * group_size], scales[r, g] = quantize_symmetric(w[r, g * group_size:(g + 1) * group_size], bits)
+    return q, scales
+'''),
+    "dequantize_symmetric returns float64; dequantize_per_group built on it": Wrong("test_quantize_symmetric", '''
+def dequantize_symmetric(q, scale):
+    return q.double() * scale
+
+
+def dequantize_per_group(q, scales, group_size):
+    expanded = scales.repeat_interleave(group_size, dim=1)[:, : q.shape[1]]
+    return dequantize_symmetric(q, expanded)
+'''),
+    "asymmetric_params rounds the zero point half up (used by QuantMLP)": Wrong("test_quantize_asymmetric", '''
+def asymmetric_params(lo, hi, bits):
+    qmax = 2 ** bits - 1
+    lo, hi = min(lo, 0.0), max(hi, 0.0)
+    scale = (hi - lo) / qmax
+    if scale == 0:
+        return 0.0, 0
+    return scale, int(min(max(int(-lo / scale + 0.5), 0), qmax))
+'''),
+    "quantize_per_channel divides a zero row by zero (used by per-group and quant_linear)": Wrong(
+        "test_quantize_per_channel", '''
+def quantize_per_channel(w, bits):
+    qmax = 2 ** (bits - 1) - 1
+    scales = w.abs().amax(dim=1, keepdim=True) / qmax
+    return torch.clamp(torch.round(w / scales), -qmax, qmax).to(torch.int32), scales
+'''),
+    "quantize_per_channel left unimplemented": Wrong("test_quantize_per_channel", '''
+def quantize_per_channel(w, bits):
+    raise NotImplementedError()
+''', error=NotImplementedError),
+    "calibrate_range uses one percentile for both ends (used by ptq)": Wrong("test_calibrate_range", '''
+def calibrate_range(activations, method="minmax", percentile=99.9):
+    values = activations.flatten().float()
+    if method == "minmax":
+        return values.min().item(), values.max().item()
+    if method == "percentile":
+        return torch.quantile(values, 1 - percentile / 100).item(), torch.quantile(values, 1 - percentile / 100).item()
+    raise ValueError(method)
+'''),
+    "FakeQuantize takes the STE mask on x (used by quant_linear)": Wrong("test_fake_quantize", '''
+class FakeQuantize(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, scale, zero_point, qmin, qmax):
+        scale = torch.as_tensor(scale, dtype=x.dtype)
+        safe = torch.where(scale > 0, scale, torch.ones_like(scale))
+        ctx.save_for_backward((x >= (qmin - zero_point) * scale) & (x <= (qmax - zero_point) * scale))
+        return (torch.clamp(torch.round(x / safe) + zero_point, qmin, qmax) - zero_point) * scale
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        (inside,) = ctx.saved_tensors
+        return grad_output * inside, None, None, None, None
+'''),
+    "FakeQuantize passes the gradient everywhere (QAT trains through it)": Wrong("test_fake_quantize", '''
+class FakeQuantize(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, scale, zero_point, qmin, qmax):
+        scale = torch.as_tensor(scale, dtype=x.dtype)
+        safe = torch.where(scale > 0, scale, torch.ones_like(scale))
+        return (torch.clamp(torch.round(x / safe) + zero_point, qmin, qmax) - zero_point) * scale
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        return grad_output, None, None, None, None
+'''),
+    "quant_linear puts activations on the signed grid (used by QuantMLP)": Wrong("test_quant_linear", '''
+def quant_linear(x, weight, bias, bits, act_scale, act_zero_point):
+    x_q = FakeQuantize.apply(x, act_scale, act_zero_point, -2 ** (bits - 1), 2 ** (bits - 1) - 1)
+    qmax = 2 ** (bits - 1) - 1
+    _, weight_scales = quantize_per_channel(weight.detach(), bits)
+    return F.linear(x_q, FakeQuantize.apply(weight, weight_scales, 0, -qmax, qmax), bias)
+'''),
+}
+
+# The student's functions, by the grade id of the cell that defines them.
+ANSWER_CELLS = ("quantize_symmetric", "quantize_asymmetric", "quantization_error", "quantize_per_channel",
+                "quantize_per_group", "calibrate_range", "fake_quantize", "quant_linear", "qat")
+ANSWER_NAMES = ("quantize_symmetric", "dequantize_symmetric", "asymmetric_params", "quantize_asymmetric",
+                "dequantize_asymmetric", "quantization_error", "quantize_per_channel", "quantize_per_group",
+                "dequantize_per_group", "calibrate_range", "FakeQuantize", "quant_linear", "qat")
 
 
 @pytest.fixture(scope="module")
@@ -380,19 +1463,50 @@ def notebook():
     return SolvedNotebook("02_ptq_vs_qat")
 
 
+def in_one_namespace(notebook, code):
+    """`code` after the solution's functions and the notebook's QuantMLP and ptq
+    are defined again in the test's namespace, so that they call whatever `code`
+    redefines, as they do in the notebook, where one namespace holds everything."""
+    (quant_cell,) = [source for source in notebook.code_cells if source.startswith("class QuantMLP")]
+    parts = [notebook.cells[grade_id] for grade_id in ANSWER_CELLS] + [quant_cell.split("\nBITS = ")[0], code]
+    return "\n\n\n".join(parts)
+
+
 def test_solution_passes_every_test_cell(notebook):
-    assert len(notebook.test_ids()) >= 7
+    assert len(notebook.test_ids()) == 9
     notebook.run_all_tests()
 
 
 @pytest.mark.parametrize("mistake", WRONG_ANSWERS)
-def test_hidden_tests_reject(notebook, mistake):
+def test_checks_reject(notebook, mistake):
     notebook.assert_rejects(WRONG_ANSWERS[mistake])
 
 
 @pytest.mark.parametrize("alternative", CORRECT_ANSWERS)
 def test_correct_alternatives_pass(notebook, alternative):
     notebook.assert_accepts(CORRECT_ANSWERS[alternative])
+
+
+@pytest.mark.parametrize("mistake", CASCADES)
+def test_a_helper_mistake_costs_one_exercise(notebook, mistake):
+    wrong = CASCADES[mistake]
+    notebook.assert_rejects(Wrong(wrong.test_id, in_one_namespace(notebook, wrong.code), error=wrong.error))
+    notebook.assert_costs_one_exercise(Wrong(wrong.test_id, in_one_namespace(notebook, wrong.code)))
+
+
+def test_one_namespace_reproduces_the_solution(notebook):
+    """The cascade tests' redefinitions, without a mistake, pass every test cell."""
+    for test_id in notebook.test_ids():
+        notebook.run_test(test_id, in_one_namespace(notebook, ""))
+
+
+def test_check_cells_leave_your_functions_in_place(notebook):
+    """The checks swap in the course's helpers only while they run."""
+    for test_id in notebook.test_ids():
+        namespace = dict(notebook.namespace)
+        before = {name: namespace[name] for name in ANSWER_NAMES}
+        notebook._exec(notebook.cells[test_id], namespace)
+        assert {name: namespace[name] for name in ANSWER_NAMES} == before, test_id
 
 
 def test_fp32_model_untouched_by_the_wrong_answers(notebook):
