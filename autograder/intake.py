@@ -392,7 +392,8 @@ class Collector:
             rest = self.notebook_of(name, None)[1]
             name = name if rest is None else rest
             if student_id(name):
-                return student_id(name), name.strip(" _-."), None
+                # Spelled as the whole folder path: files from "all/jane/" and "all/tom/" are a conflict, not one student.
+                return student_id(name), path.rsplit("/", 1)[0], None
         return None
 
     def claim(self, entry: Intake, upload: Upload, data: bytes, nb: dict | None) -> None:

@@ -202,6 +202,16 @@ def test_two_spellings_of_one_student_id_are_a_conflict(course, tmp_path, capsys
     assert "1 conflict" in out
 
 
+def test_one_folder_around_everyone_is_a_conflict_not_one_student(course, tmp_path, capsys):
+    download = write_zip(tmp_path / "lms.zip", {"all/jane/memory_math.ipynb": notebook("jane"),
+                                                "all/tom/memory_math.ipynb": notebook("tom")})
+    code, log, _ = collect(course, download, capsys)
+    assert code == 1
+    assert placed(course) == {"all": "tom"}
+    assert log["all/jane/memory_math.ipynb"]["status"] == "conflict"
+    assert log["all/jane/memory_math.ipynb"]["reason"].startswith("'all/jane' here and 'all/tom' in all/tom/memory_math.ipynb")
+
+
 def test_a_configured_rule_is_tried_before_the_built_in_ones(course, tmp_path, capsys):
     (course / "pyproject.toml").write_text(
         "[tool.quantization-course.collect]\nstudent_patterns = ['^(?P<id>\\d+)-(?P<student>[^-/]+)-']\n")
