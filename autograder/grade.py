@@ -34,7 +34,9 @@ class GradeOptions:
 
     jobs: int = os.cpu_count() or 1  # workers of the local cluster
     scheduler: str | None = None  # "tcp://host:port" of an existing Dask scheduler
-    config: dict = field(default_factory=dict)  # overrides of nbgrader_config.py for this run
+    # Overrides of nbgrader_config.py for this run. Workers fork each kernel from one
+    # that has imported the course's libraries (see forkserver), unless told otherwise.
+    config: dict = field(default_factory=lambda: {"SandboxedExecute": {"fork_server": True}})
     progress: bool = True
 
 

@@ -23,7 +23,10 @@ two people with one name stay two students.
 Which file, when a student has several for one notebook: the latest, by the
 LMS's attempt time in the name, else the date the download stored with the
 file. A later file under another spelling of the same student id is a
-conflict, which the instructor must look at.
+conflict, which the instructor must look at. Where the name carries the LMS's
+submission time, it is written to nbgrader's ``timestamp.txt`` beside the
+notebook, so nbgrader's late penalties apply (nbgrader reads it as UTC, like
+the due date).
 
 The download is never modified, and nothing in it is extracted: names from
 the download become paths only as sanitised student ids. Every file is
@@ -130,6 +133,7 @@ class Claim:
     basis: str  # where `when` comes from, for the log
     spelled: str  # the student as the download spells them
     copy: int  # "x (2)" is 2, "x-1" is 1, "x" is 0
+    submitted: datetime | None = None  # the LMS's own submission time, when the name says it
 
 
 def student_id(*parts: str | None) -> str:
@@ -413,7 +417,7 @@ class Collector:
         entry.student, spelled, attempt = who
         entry.assignment = target[0]
         claim = Claim(entry, attempt or upload.stamp, "attempt time in its name" if attempt else "date in the download",
-                      spelled, copy)
+                      spelled, copy, attempt)
         claims = self.claims.setdefault((entry.student, *target), [])
         claims.append(claim)
         if max(claims, key=order) is claim:
@@ -428,6 +432,9 @@ class Collector:
         for claims in self.claims.values():
             winner = max(claims, key=order)
             winner.entry.status = "placed"
+            if winner.submitted:  # nbgrader's record of when it was submitted: late penalties follow it
+                timestamp = self.root / Path(winner.entry.destination).parent / "timestamp.txt"
+                timestamp.write_text(f"{winner.submitted:%Y-%m-%d %H:%M:%S.%f}")
             for claim in claims:
                 if claim is winner:
                     continue

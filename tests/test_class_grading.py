@@ -18,6 +18,7 @@ import pytest
 
 from autograder.cli import main
 from autograder.course import Course
+from autograder.gradebook import open_gradebook
 from class_builder import ASSIGNMENT, EXPECTED, build_download
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -117,7 +118,7 @@ def test_unreadable_submission_is_reported_not_silently_zero(graded_class):
 
 def test_repairs_are_recorded_and_shown_in_feedback(graded_class):
     rows = grades(graded_class)
-    for student in ("stripped", "retyped", "duplicated", "deleted"):
+    for student in ("stripped_2001", "retyped", "duplicated", "deleted"):
         assert int(rows[student]["repairs"]) > 0, student
     assert int(rows["full"]["repairs"]) == 0
     page = graded_class["root"] / "feedback" / "retyped" / ASSIGNMENT / "memory_math.html"
@@ -161,10 +162,16 @@ def test_class_report_has_plots_and_failing_checks(graded_class):
     assert "test_effective_bits_per_weight" in page  # failed by several students
 
 
-def test_regrading_is_idempotent(graded_class):
+def test_regrading_is_idempotent_and_keeps_finished_hand_grading(graded_class):
     root = graded_class["root"]
+    with open_gradebook(Course(root)) as gradebook:  # a teaching assistant grades full's written answer
+        grade = gradebook.find_grade("formula_leaves_out", "memory_math", ASSIGNMENT, "full")
+        grade.manual_score, grade.needs_manual_grade = 2.0, False
+        gradebook.db.commit()
+    assert main(["--course-dir", str(root), "export", ASSIGNMENT]) == 0
     before = grades(graded_class)
+    assert (before["full"]["total"], before["full"]["needs_manual_grade"]) == ("14.0", "False")
     assert main(["--course-dir", str(root), "grade", ASSIGNMENT, "--student", "partial", "--student", "full"]) == 0
     assert main(["--course-dir", str(root), "export", ASSIGNMENT]) == 0
     after = grades(graded_class)
-    assert {s: after[s]["total"] for s in ("partial", "full")} == {s: before[s]["total"] for s in ("partial", "full")}
+    assert after == before, "re-grading two students changes nothing, for them or anyone else"

@@ -19,7 +19,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder import intake
+from autograder import gradebook, intake
 from autograder.cli import main
 from autograder.course import Course
 from class_builder import ASSIGNMENT, NOTEBOOK, solved
@@ -386,13 +386,23 @@ def test_moodle_and_blackboard_students_are_graded_on_their_own_latest_notebooks
     write_zip(tmp_path / "blackboard.zip", {name: text(f) for name, f in reversed(attempts.items())})
     write_folder(tmp_path / "plain", {"jane_doe_Copy of memory_math (1).ipynb": text(1.0)})
 
+    # Due at midnight on the 21st; a late notebook scores zero (nbgrader's "zero" late penalty).
+    with (root / "nbgrader_config.py").open("a") as config:
+        config.write('\nc.LateSubmissionPlugin.penalty_method = "zero"\n')
+    gradebook.register(Course(root), ASSIGNMENT)
+    with gradebook.open_gradebook(Course(root)) as gb:
+        gb.update_or_create_assignment(ASSIGNMENT, duedate="2026-11-21 00:00:00")
+
     codes = [main(["--course-dir", str(root), "collect", str(tmp_path / d)]) for d in ("moodle.zip", "blackboard.zip", "plain")]
     codes.append(main(["--course-dir", str(root), "grade", ASSIGNMENT, "--jobs", "2", "--cell-timeout", "60"]))
     codes.append(main(["--course-dir", str(root), "export", ASSIGNMENT]))
     capsys.readouterr()
     assert codes == [0, 0, 0, 0, 0]
-    rows = csv.DictReader((root / "exports" / f"{ASSIGNMENT}_grades.csv").open(encoding="utf-8"))
-    assert {row["student"]: float(row["total"]) for row in rows} == {
+    rows = list(csv.DictReader((root / "exports" / f"{ASSIGNMENT}_grades.csv").open(encoding="utf-8")))
+    assert {row["student"]: float(row["raw"]) for row in rows} == {
         "wei_zhang_1234567": 12.0, "wei_zhang_7654321": 7.0, "张伟_2345678": 12.0, "张伟_3456789": 7.0,
         "jdoe": 12.0, "asmith": 7.0, "bkim": 12.0, "jane_doe": 12.0,
     }
+    # Only jdoe's latest attempt (10:00 on the 21st, from its name) is late; names without a time set none.
+    assert {row["student"]: float(row["late_penalty"]) for row in rows if float(row["late_penalty"])} == {"jdoe": 12.0}
+    assert (root / "submitted" / "jdoe" / ASSIGNMENT / "timestamp.txt").read_text() == "2026-11-21 10:00:00.000000"
