@@ -56,7 +56,7 @@ def collect_linear_inputs(model, batch, names):
     for h in handles:
         h.remove()
     real = batch["attention_mask"].bool()
-    return {n: captured[n][real].float() for n in names}
+    return {n: captured[n].reshape(*real.shape, -1)[real].float() for n in names}
 '''),
     "inputs not reshaped (OPT flattens tokens before fc1)": Wrong("test_collect_linear_inputs", '''
 def collect_linear_inputs(model, batch, names):
@@ -86,6 +86,66 @@ def collect_linear_inputs(model, batch, names):
     real = batch["attention_mask"].bool()
     return {n: captured[n][0][real[0]].float() for n in names}
 '''),
+    "hook closures all see the last name (late binding in a comprehension)": Wrong("test_collect_linear_inputs", '''
+def collect_linear_inputs(model, batch, names):
+    captured = {}
+    handles = [model.get_submodule(n).register_forward_hook(
+        lambda m, args, out: captured.__setitem__(n, args[0].detach())) for n in names]
+    try:
+        with torch.no_grad():
+            model(**batch)
+    finally:
+        for h in handles:
+            h.remove()
+    real = batch["attention_mask"].bool()
+    return {n: captured[n].reshape(*real.shape, -1)[real].float() for n in names}
+'''),
+    "the model's dtype kept (no .float())": Wrong("test_collect_linear_inputs", '''
+def collect_linear_inputs(model, batch, names):
+    captured = {}
+    handles = [model.get_submodule(n).register_forward_hook(
+        lambda m, args, out, n=n: captured.__setitem__(n, args[0].detach())) for n in names]
+    try:
+        with torch.no_grad():
+            model(**batch)
+    finally:
+        for h in handles:
+            h.remove()
+    real = batch["attention_mask"].bool()
+    return {n: captured[n].reshape(*real.shape, -1)[real] for n in names}
+'''),
+    "neither detached nor under no_grad (autograd history kept)": Wrong("test_collect_linear_inputs", '''
+def collect_linear_inputs(model, batch, names):
+    captured = {}
+    handles = [model.get_submodule(n).register_forward_hook(
+        lambda m, args, out, n=n: captured.__setitem__(n, args[0])) for n in names]
+    try:
+        model(**batch)
+    finally:
+        for h in handles:
+            h.remove()
+    real = batch["attention_mask"].bool()
+    return {n: captured[n].reshape(*real.shape, -1)[real].float() for n in names}
+'''),
+    "first n tokens of each sentence (assumes padding at the end)": Wrong("test_collect_linear_inputs", '''
+def collect_linear_inputs(model, batch, names):
+    captured = {}
+    handles = [model.get_submodule(n).register_forward_hook(
+        lambda m, args, out, n=n: captured.__setitem__(n, args[0].detach())) for n in names]
+    try:
+        with torch.no_grad():
+            model(**batch)
+    finally:
+        for h in handles:
+            h.remove()
+    mask = batch["attention_mask"]
+    lengths = mask.sum(dim=1).tolist()
+    out = {}
+    for n in names:
+        x = captured[n].reshape(*mask.shape, -1)
+        out[n] = torch.cat([x[b, :length] for b, length in enumerate(lengths)]).float()
+    return out
+'''),
     # Exercise 2: spikiness
     "excess kurtosis": Wrong("test_spikiness", '''
 def spikiness(t):
@@ -105,11 +165,45 @@ def spikiness(t):
     m = t.abs()
     return (((t - t.mean()) / t.std(unbiased=False)) ** 4).mean().item(), (m.max() / m.mean()).item()
 '''),
-    "mean computed in float32 without centring": Wrong("test_spikiness", '''
+    "not centred (E[x^4] / sigma^4)": Wrong("test_spikiness", '''
+def spikiness(t):
+    t = t.detach().flatten().double()
+    m = t.abs()
+    return ((t / t.std(unbiased=False)) ** 4).mean().item(), (m.max() / m.median()).item()
+'''),
+    "computed in float32": Wrong("test_spikiness", '''
 def spikiness(t):
     t = t.detach().flatten().float()
     m = t.abs()
-    return ((t / t.std(unbiased=False)) ** 4).mean().item(), (m.max() / m.median()).item()
+    return (((t - t.mean()) / t.std(unbiased=False)) ** 4).mean().item(), (m.max() / m.median()).item()
+'''),
+    "0-d tensors returned (no .item())": Wrong("test_spikiness", '''
+def spikiness(t):
+    t = t.detach().flatten().double()
+    m = t.abs()
+    return (((t - t.mean()) / t.std(unbiased=False)) ** 4).mean(), m.max() / m.median()
+'''),
+    "numpy.median (averages the two middle values)": Wrong("test_spikiness", '''
+import numpy as np
+
+def spikiness(t):
+    a = t.detach().double().numpy().ravel()
+    z = (a - a.mean()) / a.std()
+    return float((z ** 4).mean()), float(np.abs(a).max() / np.median(np.abs(a)))
+'''),
+    "signed max over median magnitude": Wrong("test_spikiness", '''
+def spikiness(t):
+    t = t.detach().flatten().double()
+    m = t.abs()
+    return (((t - t.mean()) / t.std(unbiased=False)) ** 4).mean().item(), (t.max() / m.median()).item()
+'''),
+    "scipy.stats.kurtosis with its default axis=0 (per column of a matrix)": Wrong("test_spikiness", '''
+import scipy.stats
+
+def spikiness(t):
+    a = t.detach().double().numpy()
+    m = t.detach().double().abs()
+    return scipy.stats.kurtosis(a, fisher=False), (m.max() / m.median()).item()
 '''),
     # Exercise 3: outlier dimensions
     "detector uses the mean magnitude instead of the max": Wrong("test_outlier_dimensions", '''
@@ -142,6 +236,36 @@ def outlier_dimensions(acts, threshold=6.0, min_layer_fraction=0.25, min_token_f
     pooled = torch.cat(list(acts))
     return [int(j) for j in torch.nonzero((pooled.abs() >= threshold).double().mean(dim=0) >= min_token_fraction).flatten()]
 '''),
+    "strictly more than min_token_fraction of the tokens": Wrong("test_outlier_dimensions", '''
+def outlier_dimensions(acts, threshold=6.0, min_layer_fraction=0.25, min_token_fraction=0.06):
+    q = torch.stack([(a.abs() >= threshold).double().mean(dim=0) > min_token_fraction for a in acts])
+    return [int(j) for j in torch.nonzero(q.double().mean(dim=0) >= min_layer_fraction).flatten()]
+'''),
+    "strictly more than min_layer_fraction of the layers": Wrong("test_outlier_dimensions", '''
+def outlier_dimensions(acts, threshold=6.0, min_layer_fraction=0.25, min_token_fraction=0.06):
+    q = torch.stack([(a.abs() >= threshold).double().mean(dim=0) >= min_token_fraction for a in acts])
+    return [int(j) for j in torch.nonzero(q.double().mean(dim=0) > min_layer_fraction).flatten()]
+'''),
+    "a list of 0-d tensors instead of ints": Wrong("test_outlier_dimensions", '''
+def outlier_dimensions(acts, threshold=6.0, min_layer_fraction=0.25, min_token_fraction=0.06):
+    q = torch.stack([(a.abs() >= threshold).double().mean(dim=0) >= min_token_fraction for a in acts])
+    return list(torch.nonzero(q.double().mean(dim=0) >= min_layer_fraction).flatten())
+'''),
+    "threshold argument ignored (6.0 hard-coded)": Wrong("test_outlier_dimensions", '''
+def outlier_dimensions(acts, threshold=6.0, min_layer_fraction=0.25, min_token_fraction=0.06):
+    q = torch.stack([(a.abs() >= 6.0).double().mean(dim=0) >= min_token_fraction for a in acts])
+    return [int(j) for j in torch.nonzero(q.double().mean(dim=0) >= min_layer_fraction).flatten()]
+'''),
+    "token count compared with the fraction (any single token qualifies)": Wrong("test_outlier_dimensions", '''
+def outlier_dimensions(acts, threshold=6.0, min_layer_fraction=0.25, min_token_fraction=0.06):
+    q = torch.stack([(a.abs() >= threshold).sum(dim=0) >= min_token_fraction for a in acts])
+    return [int(j) for j in torch.nonzero(q.double().mean(dim=0) >= min_layer_fraction).flatten()]
+'''),
+    "layer count compared with int(min_layer_fraction * layers)": Wrong("test_outlier_dimensions", '''
+def outlier_dimensions(acts, threshold=6.0, min_layer_fraction=0.25, min_token_fraction=0.06):
+    q = torch.stack([(a.abs() >= threshold).double().mean(dim=0) >= min_token_fraction for a in acts])
+    return [int(j) for j in torch.nonzero(q.sum(dim=0) >= int(min_layer_fraction * len(acts))).flatten()]
+'''),
     # Exercise 4: INT8 quantizer
     "divides by 128": Wrong("test_quantize_int8", '''
 def quantize_int8(x, dim=None):
@@ -171,6 +295,52 @@ def quantize_int8(x, dim=None):
     "dim ignored (always per tensor)": Wrong("test_quantize_int8", '''
 def quantize_int8(x, dim=None):
     scale = (x.abs().amax().clamp(min=1e-8) / 127).float()
+    return torch.clamp(torch.round(x / scale), -127, 127).to(torch.int8), scale
+'''),
+    "rounds halves away from zero (not torch.round)": Wrong("test_quantize_int8", '''
+def quantize_int8(x, dim=None):
+    absmax = x.abs().amax() if dim is None else x.abs().amax(dim=dim, keepdim=True)
+    scale = (absmax.clamp(min=1e-8) / 127).float()
+    y = x / scale
+    return torch.clamp(torch.sign(y) * torch.floor(y.abs() + 0.5), -127, 127).to(torch.int8), scale
+'''),
+    "floor(x / scale + 0.5)": Wrong("test_quantize_int8", '''
+def quantize_int8(x, dim=None):
+    absmax = x.abs().amax() if dim is None else x.abs().amax(dim=dim, keepdim=True)
+    scale = (absmax.clamp(min=1e-8) / 127).float()
+    return torch.clamp(torch.floor(x / scale + 0.5), -127, 127).to(torch.int8), scale
+'''),
+    "per-tensor scale of shape (1, 1) (keepdim on every axis)": Wrong("test_quantize_int8", '''
+def quantize_int8(x, dim=None):
+    dims = tuple(range(x.dim())) if dim is None else dim
+    absmax = x.abs().amax(dim=dims, keepdim=True)
+    scale = (absmax.clamp(min=1e-8) / 127).float()
+    return torch.clamp(torch.round(x / scale), -127, 127).to(torch.int8), scale
+'''),
+    "per-tensor scale as a Python float": Wrong("test_quantize_int8", '''
+def quantize_int8(x, dim=None):
+    if dim is None:
+        scale = max(x.abs().max().item(), 1e-8) / 127
+    else:
+        scale = (x.abs().amax(dim=dim, keepdim=True).clamp(min=1e-8) / 127).float()
+    return torch.clamp(torch.round(x / scale), -127, 127).to(torch.int8), scale
+'''),
+    "scale keeps x's dtype (float64 in, float64 out)": Wrong("test_quantize_int8", '''
+def quantize_int8(x, dim=None):
+    absmax = x.abs().amax() if dim is None else x.abs().amax(dim=dim, keepdim=True)
+    scale = absmax.clamp(min=1e-8) / 127
+    return torch.clamp(torch.round(x / scale), -127, 127).to(torch.int8), scale
+'''),
+    "any dim treated as the last one": Wrong("test_quantize_int8", '''
+def quantize_int8(x, dim=None):
+    absmax = x.abs().amax() if dim is None else x.abs().amax(dim=-1, keepdim=True)
+    scale = (absmax.clamp(min=1e-8) / 127).float()
+    return torch.clamp(torch.round(x / scale), -127, 127).to(torch.int8), scale
+'''),
+    "clamps the scale (not absmax) at 1e-8": Wrong("test_quantize_int8", '''
+def quantize_int8(x, dim=None):
+    absmax = x.abs().amax() if dim is None else x.abs().amax(dim=dim, keepdim=True)
+    scale = (absmax / 127).clamp(min=1e-8).float()
     return torch.clamp(torch.round(x / scale), -127, 127).to(torch.int8), scale
 '''),
     # Exercise 5: activation error
@@ -207,6 +377,26 @@ def int8_activation_error(X, W, per):
 def int8_activation_error(X, W, per):
     codes, scale = quantize_int8(X, None if per == "tensor" else -1)
     return relative_error((codes.float() * scale) @ W.T, X @ W.T)
+'''),
+    "a 0-d tensor returned (no .item())": Wrong("test_int8_activation_error", '''
+def int8_activation_error(X, W, per):
+    if per not in ("tensor", "token"):
+        raise ValueError(per)
+    codes, scale = quantize_int8(X, None if per == "tensor" else -1)
+    return ((codes.float() * scale) @ W.T - X @ W.T).norm() / (X @ W.T).norm()
+'''),
+    "KeyError instead of ValueError (a dict lookup)": Wrong("test_int8_activation_error", '''
+def int8_activation_error(X, W, per):
+    codes, scale = quantize_int8(X, {"tensor": None, "token": -1}[per])
+    return relative_error((codes.float() * scale) @ W.T, X @ W.T)
+'''),
+    "squared norms (||.||^2 / ||.||^2)": Wrong("test_int8_activation_error", '''
+def int8_activation_error(X, W, per):
+    if per not in ("tensor", "token"):
+        raise ValueError(per)
+    codes, scale = quantize_int8(X, None if per == "tensor" else -1)
+    d = (codes.float() * scale) @ W.T - X @ W.T
+    return ((d ** 2).sum() / ((X @ W.T) ** 2).sum()).item()
 '''),
     # Exercise 6: vector-wise INT8 matmul
     "one scale for all of X": Wrong("test_int8_matmul", '''
@@ -246,6 +436,18 @@ def int8_matmul(X, W):
     cx, sx = quantize_int8(X, dim=-1)
     cw, sw = quantize_int8(W, dim=-1)
     return (cx.to(torch.int32) @ cw.to(torch.int32).T).float() * sx * sw.T / 127
+'''),
+    "result in float64": Wrong("test_int8_matmul", '''
+def int8_matmul(X, W):
+    cx, sx = quantize_int8(X, dim=-1)
+    cw, sw = quantize_int8(W, dim=-1)
+    return (cx.to(torch.int32) @ cw.to(torch.int32).T).double() * sx.double() * sw.double().T
+'''),
+    "W's scales not transposed (broadcast against the wrong axis)": Wrong("test_int8_matmul", '''
+def int8_matmul(X, W):
+    cx, sx = quantize_int8(X, dim=-1)
+    cw, sw = quantize_int8(W, dim=-1)
+    return (cx.to(torch.int32) @ cw.to(torch.int32).T).float() * sx * sw.flatten()[: X.shape[0], None]
 '''),
     # Exercise 7: LLM.int8()
     "decomposition drops the outlier columns": Wrong("test_llm_int8_matmul", '''
@@ -298,6 +500,73 @@ def llm_int8_matmul(X, W, threshold=6.0):
     Y[rows] = (X[rows].half() @ W.half().T).float()
     return Y, torch.nonzero(rows).flatten()
 '''),
+    "outliers detected on X cast to float16 (5.999 rounds to 6.0)": Wrong("test_llm_int8_matmul", '''
+def llm_int8_matmul(X, W, threshold=6.0):
+    Xh = X.half()
+    is_outlier = (Xh.abs() >= threshold).any(dim=0)
+    cols, rest = torch.nonzero(is_outlier).flatten(), torch.nonzero(~is_outlier).flatten()
+    y16 = (Xh[:, cols] @ W[:, cols].half().T).float()
+    return (y16 + int8_matmul(X[:, rest], W[:, rest]) if len(rest) else y16), cols
+'''),
+    "16-bit part in bfloat16": Wrong("test_llm_int8_matmul", '''
+def llm_int8_matmul(X, W, threshold=6.0):
+    is_outlier = (X.abs() >= threshold).any(dim=0)
+    cols, rest = torch.nonzero(is_outlier).flatten(), torch.nonzero(~is_outlier).flatten()
+    y16 = (X[:, cols].bfloat16() @ W[:, cols].bfloat16().T).float()
+    return (y16 + int8_matmul(X[:, rest], W[:, rest]) if len(rest) else y16), cols
+'''),
+    "zeroes the outlier columns of the caller's X in place": Wrong("test_llm_int8_matmul", '''
+def llm_int8_matmul(X, W, threshold=6.0):
+    is_outlier = (X.abs() >= threshold).any(dim=0)
+    cols = torch.nonzero(is_outlier).flatten()
+    y16 = (X[:, cols].half() @ W[:, cols].half().T).float()
+    X[:, cols] = 0.0
+    Wr = W.clone()
+    Wr[:, cols] = 0.0
+    return y16 + int8_matmul(X, Wr), cols
+'''),
+    "int8_matmul called on zero columns when every column is an outlier": Wrong("test_llm_int8_matmul", '''
+def llm_int8_matmul(X, W, threshold=6.0):
+    is_outlier = (X.abs() >= threshold).any(dim=0)
+    cols, rest = torch.nonzero(is_outlier).flatten(), torch.nonzero(~is_outlier).flatten()
+    return (X[:, cols].half() @ W[:, cols].half().T).float() + int8_matmul(X[:, rest], W[:, rest]), cols
+'''),
+    "threshold argument ignored (6.0 hard-coded)": Wrong("test_llm_int8_matmul", '''
+def llm_int8_matmul(X, W, threshold=6.0):
+    is_outlier = (X.abs() >= 6.0).any(dim=0)
+    cols, rest = torch.nonzero(is_outlier).flatten(), torch.nonzero(~is_outlier).flatten()
+    y16 = (X[:, cols].half() @ W[:, cols].half().T).float()
+    return (y16 + int8_matmul(X[:, rest], W[:, rest]) if len(rest) else y16), cols
+'''),
+    "INT8 scales taken over all columns, outliers included": Wrong("test_llm_int8_matmul", '''
+def llm_int8_matmul(X, W, threshold=6.0):
+    is_outlier = (X.abs() >= threshold).any(dim=0)
+    cols, rest = torch.nonzero(is_outlier).flatten(), torch.nonzero(~is_outlier).flatten()
+    cx, sx = quantize_int8(X, dim=-1)
+    cw, sw = quantize_int8(W, dim=-1)
+    y8 = (cx[:, rest].to(torch.int32) @ cw[:, rest].to(torch.int32).T).float() * sx * sw.T
+    return (X[:, cols].half() @ W[:, cols].half().T).float() + y8, cols
+'''),
+    "no INT8 at all (float product of the other columns)": Wrong("test_llm_int8_matmul", '''
+def llm_int8_matmul(X, W, threshold=6.0):
+    is_outlier = (X.abs() >= threshold).any(dim=0)
+    cols, rest = torch.nonzero(is_outlier).flatten(), torch.nonzero(~is_outlier).flatten()
+    return (X[:, cols].half() @ W[:, cols].half().T).float() + X[:, rest] @ W[:, rest].T, cols
+'''),
+    "outlier columns where EVERY token reaches the threshold": Wrong("test_llm_int8_matmul", '''
+def llm_int8_matmul(X, W, threshold=6.0):
+    is_outlier = (X.abs() >= threshold).all(dim=0)
+    cols, rest = torch.nonzero(is_outlier).flatten(), torch.nonzero(~is_outlier).flatten()
+    y16 = (X[:, cols].half() @ W[:, cols].half().T).float()
+    return (y16 + int8_matmul(X[:, rest], W[:, rest]) if len(rest) else y16), cols
+'''),
+    "cols as int32": Wrong("test_llm_int8_matmul", '''
+def llm_int8_matmul(X, W, threshold=6.0):
+    is_outlier = (X.abs() >= threshold).any(dim=0)
+    cols, rest = torch.nonzero(is_outlier).flatten(), torch.nonzero(~is_outlier).flatten()
+    y16 = (X[:, cols].half() @ W[:, cols].half().T).float()
+    return (y16 + int8_matmul(X[:, rest], W[:, rest]) if len(rest) else y16), cols.int()
+'''),
     # Exercise 8: smoothing factors
     "weight maximum over the wrong axis": Wrong("test_smoothing_factors", '''
 def smoothing_factors(X, W, alpha=0.5):
@@ -319,6 +588,18 @@ def smoothing_factors(X, W, alpha=0.5):
 def smoothing_factors(X, W, alpha=0.5):
     return (X.abs().amax(dim=0) ** alpha / W.abs().amax() ** (1 - alpha)).float()
 '''),
+    "abs_() in place overwrites the caller's X and W": Wrong("test_smoothing_factors", '''
+def smoothing_factors(X, W, alpha=0.5):
+    return (X.abs_().amax(dim=0) ** alpha / W.abs_().amax(dim=0) ** (1 - alpha)).float()
+'''),
+    "the inputs' dtype kept (float64 in, float64 out)": Wrong("test_smoothing_factors", '''
+def smoothing_factors(X, W, alpha=0.5):
+    return X.abs().amax(dim=0) ** alpha / W.abs().amax(dim=0) ** (1 - alpha)
+'''),
+    "alpha argument ignored (0.5 hard-coded)": Wrong("test_smoothing_factors", '''
+def smoothing_factors(X, W, alpha=0.5):
+    return (X.abs().amax(dim=0).sqrt() / W.abs().amax(dim=0).sqrt()).float()
+'''),
     # Exercise 9: smoothing
     "migration in the wrong direction (X * s, W / s)": Wrong("test_smooth", '''
 def smooth(X, W, s):
@@ -336,10 +617,199 @@ def smooth(X, W, s):
 def smooth(X, W, s):
     return X / s, W / s
 '''),
+    "X divided in place (X /= s)": Wrong("test_smooth", '''
+def smooth(X, W, s):
+    X /= s
+    return X, W * s
+'''),
+    "W scaled in place (W.mul_(s))": Wrong("test_smooth", '''
+def smooth(X, W, s):
+    return X / s, W.mul_(s)
+'''),
+    "a list instead of a tuple": Wrong("test_smooth", '''
+def smooth(X, W, s):
+    return [X / s, W * s]
+'''),
 }
 
 # Correct alternatives to the solution, which every test cell must accept.
 CORRECT_ANSWERS = {
+    # Exercise 2
+    "scipy.stats.kurtosis over all values (a numpy.float64 is a float)": Answer("test_spikiness", '''
+import scipy.stats
+
+def spikiness(t):
+    a = t.detach().double().numpy().ravel()
+    m = t.detach().double().abs().flatten()
+    return scipy.stats.kurtosis(a, fisher=False), float(m.max() / m.median())
+'''),
+    "moments written out, var(unbiased=False), torch.quantile-free lower median": Answer("test_spikiness", '''
+def spikiness(t):
+    x = t.detach().reshape(-1).to(torch.float64)
+    d = x - x.mean()
+    kurt = float((d ** 4).mean() / x.var(unbiased=False) ** 2)
+    m = x.abs().sort().values
+    lower_median = m[(m.numel() - 1) // 2]
+    return kurt, float(m[-1] / lower_median)
+'''),
+    # Exercise 3
+    "one 3-D stack, float32 fractions, .tolist()": Answer("test_outlier_dimensions", '''
+def outlier_dimensions(acts, threshold=6.0, min_layer_fraction=0.25, min_token_fraction=0.06):
+    big = torch.stack(list(acts)).abs() >= threshold             # [layers, tokens, channels]
+    qualifies = big.float().mean(dim=1) >= min_token_fraction     # [layers, channels]
+    return torch.where(qualifies.float().mean(dim=0) >= min_layer_fraction)[0].tolist()
+'''),
+    "a loop over channels with counts": Answer("test_outlier_dimensions", '''
+def outlier_dimensions(acts, threshold=6.0, min_layer_fraction=0.25, min_token_fraction=0.06):
+    result = []
+    for j in range(acts[0].shape[1]):
+        layers = 0
+        for a in acts:
+            count = int((a[:, j].abs() >= threshold).sum())
+            if count >= min_token_fraction * a.shape[0]:
+                layers += 1
+        if layers >= min_layer_fraction * len(acts):
+            result.append(j)
+    return result
+'''),
+    # Exercise 4
+    "torch.where instead of clamp, max(...).values, reciprocal multiply": Answer("test_quantize_int8", '''
+def quantize_int8(x, dim=None):
+    if dim is None:
+        absmax = x.abs().max()
+    else:
+        absmax = x.abs().max(dim=dim, keepdim=True).values
+    absmax = torch.where(absmax > 1e-8, absmax, torch.full_like(absmax, 1e-8)).to(torch.float32)
+    scale = absmax / 127
+    codes = (x / scale).round().clamp(-127, 127).to(dtype=torch.int8)
+    return codes, scale
+'''),
+    "numpy (np.round also rounds halves to even)": Answer("test_quantize_int8", '''
+import numpy as np
+
+def quantize_int8(x, dim=None):
+    a = x.detach().numpy()
+    absmax = np.abs(a).max() if dim is None else np.abs(a).max(axis=dim, keepdims=True)
+    scale = (np.maximum(absmax, 1e-8) / 127).astype(np.float32)
+    codes = np.clip(np.round(a / scale), -127, 127).astype(np.int8)
+    return torch.from_numpy(codes), torch.tensor(scale)
+'''),
+    # Exercise 5
+    "quantized inline (no quantize_int8), torch.linalg.norm, float()": Answer("test_int8_activation_error", '''
+def int8_activation_error(X, W, per):
+    if per == "tensor":
+        absmax = X.abs().max()
+    elif per == "token":
+        absmax = X.abs().max(dim=1, keepdim=True).values
+    else:
+        raise ValueError(f"unknown granularity {per!r}")
+    scale = absmax.clamp(min=1e-8).float() / 127
+    Xq = (X / scale).round().clamp(-127, 127) * scale
+    return float(torch.linalg.norm(Xq @ W.T - X @ W.T) / torch.linalg.norm(X @ W.T))
+'''),
+    "numpy float64 norms of the course helper's output": Answer("test_int8_activation_error", '''
+import numpy as np
+
+def int8_activation_error(X, W, per):
+    if per not in {"tensor": 0, "token": 1}:
+        raise ValueError(per)
+    codes, scale = quantize_int8(X, dim=None if per == "tensor" else 1)
+    approx = ((codes.float() * scale) @ W.T).double().numpy()
+    exact = (X @ W.T).double().numpy()
+    return np.linalg.norm(approx - exact) / np.linalg.norm(exact)
+'''),
+    # Exercise 6
+    "dequantize both, then a float matmul (the same numbers)": Answer("test_int8_matmul", '''
+def int8_matmul(X, W):
+    cx, sx = quantize_int8(X, dim=1)
+    cw, sw = quantize_int8(W, dim=1)
+    return (cx.float() * sx) @ (cw.float() * sw).T
+'''),
+    "einsum in int64, scales as an outer product": Answer("test_int8_matmul", '''
+def int8_matmul(X, W):
+    cx, sx = quantize_int8(X, -1)
+    cw, sw = quantize_int8(W, -1)
+    acc = torch.einsum("tj,oj->to", cx.long(), cw.long())
+    return acc.to(torch.float32) * torch.outer(sx.flatten(), sw.flatten())
+'''),
+    # Exercise 7
+    "16-bit part in float32 (more precise than float16)": Answer("test_llm_int8_matmul", '''
+def llm_int8_matmul(X, W, threshold=6.0):
+    mask = X.abs().ge(threshold).any(dim=0)
+    cols = torch.where(mask)[0]
+    Y = X[:, mask] @ W[:, mask].T
+    if (~mask).any():
+        Y = Y + int8_matmul(X[:, ~mask], W[:, ~mask])
+    return Y.float(), cols
+'''),
+    "outlier columns zeroed in copies, then int8_matmul over every column": Answer("test_llm_int8_matmul", '''
+def llm_int8_matmul(X, W, threshold=6.0):
+    cols = torch.nonzero((X.abs() >= threshold).any(dim=0)).flatten()
+    y16 = torch.matmul(X[:, cols].to(torch.float16), W[:, cols].to(torch.float16).t()).to(torch.float32)
+    Xr, Wr = X.clone(), W.clone()
+    Xr[:, cols] = 0
+    Wr[:, cols] = 0
+    return y16 + int8_matmul(Xr, Wr), cols
+'''),
+    # Exercise 8
+    "SmoothQuant's own code: max(dim=0)[0], clamp(min=1e-5), pow": Answer("test_smoothing_factors", '''
+def smoothing_factors(X, W, alpha=0.5):
+    act_scales = X.abs().max(dim=0)[0].float()
+    weight_scales = W.abs().max(dim=0)[0].float().clamp(min=1e-5)
+    return (act_scales.pow(alpha) / weight_scales.pow(1 - alpha)).clamp(min=1e-5)
+'''),
+    "numpy in float64, converted back": Answer("test_smoothing_factors", '''
+import numpy as np
+
+def smoothing_factors(X, W, alpha=0.5):
+    x = np.abs(X.detach().double().numpy()).max(axis=0)
+    w = np.abs(W.detach().double().numpy()).max(axis=0)
+    return torch.from_numpy(x ** alpha * w ** (alpha - 1)).to(torch.float32)
+'''),
+    # Exercise 9
+    "W * s broadcasts along the last axis": Answer("test_smooth", '''
+def smooth(X, W, s):
+    return X * (1.0 / s), W * s
+'''),
+    "diagonal matrices": Answer("test_smooth", '''
+def smooth(X, W, s):
+    return X @ torch.diag(1 / s), W @ torch.diag(s)
+'''),
+    # Exercise 1
+    "forward pre-hooks (they receive the inputs only)": Answer("test_collect_linear_inputs", '''
+def collect_linear_inputs(model, batch, names):
+    captured, handles = {}, []
+    for name in names:
+        def hook(module, args, name=name):
+            captured[name] = args[0].detach().clone()
+        handles.append(model.get_submodule(name).register_forward_pre_hook(hook))
+    try:
+        with torch.no_grad():
+            model(**batch)
+    finally:
+        for handle in handles:
+            handle.remove()
+    keep = batch["attention_mask"].reshape(-1) == 1
+    return {name: captured[name].reshape(keep.numel(), -1)[keep].to(torch.float32) for name in names}
+'''),
+    "a loop over sentences, masking each": Answer("test_collect_linear_inputs", '''
+def collect_linear_inputs(model, batch, names):
+    captured = {}
+    handles = [model.get_submodule(n).register_forward_hook(
+        lambda m, args, out, n=n: captured.update({n: args[0].detach()})) for n in names]
+    try:
+        with torch.no_grad():
+            model(**batch)
+    finally:
+        while handles:
+            handles.pop().remove()
+    mask = batch["attention_mask"]
+    result = {}
+    for n in names:
+        x = captured[n].view(mask.shape[0], mask.shape[1], -1)
+        result[n] = torch.cat([x[b][mask[b] == 1] for b in range(mask.shape[0])]).float()
+    return result
+'''),
 }
 
 
@@ -352,11 +822,33 @@ def test_solution_passes_every_test_cell(notebook):
     notebook.run_all_tests()
 
 
-@pytest.mark.parametrize("mistake", WRONG_ANSWERS)
+@pytest.mark.parametrize("mistake", WRONG_ANSWERS, ids=[f"{w.test_id}: {k}" for k, w in WRONG_ANSWERS.items()])
 def test_hidden_tests_reject(notebook, mistake):
     notebook.assert_rejects(WRONG_ANSWERS[mistake])
 
 
-@pytest.mark.parametrize("alternative", CORRECT_ANSWERS)
+@pytest.mark.parametrize("alternative", CORRECT_ANSWERS, ids=[f"{a.test_id}: {k}" for k, a in CORRECT_ANSWERS.items()])
 def test_correct_alternatives_pass(notebook, alternative):
     notebook.assert_accepts(CORRECT_ANSWERS[alternative])
+
+
+# Helpers that later cells use: a mistake in one of them fails its own test cell and no other,
+# because later exercises are graded with the course's own versions (and the hidden tests use
+# reference activations, not collect_linear_inputs).
+USED_LATER = [
+    "hook keeps the output, not the input",
+    "rounds halves away from zero (not torch.round)",
+    "zero slices divide by zero",
+    "any dim treated as the last one",
+    "per-tensor scale as a Python float",
+    "divides by 128",
+    "one scale for all of X",
+    "accumulates in int16",
+    "result in float64",
+    "weight maximum over the wrong axis",
+]
+
+
+@pytest.mark.parametrize("mistake", USED_LATER)
+def test_one_mistake_costs_one_exercise(notebook, mistake):
+    notebook.assert_costs_one_exercise(WRONG_ANSWERS[mistake])
