@@ -774,13 +774,18 @@ def test_one_mistake_costs_one_exercise(notebook, mistake):
     notebook.assert_costs_one_exercise(Wrong(wrong.test_id, code))
 
 
-def test_visible_checks_use_the_course_helpers_and_restore_yours(notebook):
-    """A wrong bytes_per_param passes Exercise 2's visible check with a note, and
-    the student's own function is back in place afterwards."""
-    code = WRONG_ANSWERS["bits instead of bytes"].code + notebook.cells["memory_gb"]
+def test_checks_use_the_course_helpers_and_name_the_wrong_one(notebook, capsys):
+    """With a wrong bytes_per_param, the checks of Exercises 2 and 3 pass, using the
+    course's helpers; their note names bytes_per_param (not the student's correct
+    memory_gb, which calls it), and the student's own functions are back afterwards."""
+    code = "\n".join([WRONG_ANSWERS["bits instead of bytes"].code, notebook.cells["memory_gb"], notebook.cells["best_format_that_fits"]])
     namespace = dict(notebook.namespace)
     notebook._exec(code, namespace)
-    mine = namespace["bytes_per_param"]
-    notebook._exec(notebook.cells["test_memory_gb"], namespace)
-    assert namespace["bytes_per_param"] is mine
+    mine = namespace["bytes_per_param"], namespace["memory_gb"]
+    capsys.readouterr()
+    for test_id in ["test_memory_gb", "test_best_format_that_fits"]:
+        notebook._exec(notebook.cells[test_id], namespace)
+        note = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("Note:"))
+        assert note == "Note: your bytes_per_param (Exercise 1) is not right yet; this check used the course's version in its place."
+    assert (namespace["bytes_per_param"], namespace["memory_gb"]) == mine
     assert namespace["memory_gb"](7e9, "fp16") == 112.0
