@@ -1,8 +1,18 @@
-"""Module 4's hidden tests accept the solution and reject plausible mistakes.
+"""Module 4's checks accept the solution and correct alternatives, reject
+plausible mistakes (in the visible check too, when they break a rule the
+exercise states), and a mistake in an earlier helper costs only its own
+exercise.
 
-The notebook runs offline here (the packaged all-MiniLM-L6-v2 as MODEL); the
-hidden tests add a tiny Llama causal LM, tied and untied, so mistakes about
-the LM head are caught even though the offline model has none."""
+The notebook runs offline here (the packaged all-MiniLM-L6-v2 as MODEL). The
+visible checks add tiny Llama causal LMs, untied, tied and with odd widths,
+handed over as skeletons built from a configuration alone (nothing to load
+by name), so mistakes about the LM head, tied weights, buffers and rounding
+show on the student's screen; the hidden tests vary the architecture
+(BertGeneration, whose LM head is not named lm_head; Qwen2; biased Llama) and
+add meta-device skeletons of models that exist nowhere (Llama-2-7B's shape).
+Exercise 5's checks use inputs crafted to hit each rule exactly: values on
+the midpoints, values where w * (1 / absmax) and w / absmax get different
+codes, full and shorter blocks of zeros, odd counts."""
 
 import pytest
 
@@ -23,6 +33,12 @@ def modules_kept_16bit(model):
     return sorted(name for name, m in model.named_modules()
                   if isinstance(m, torch.nn.Embedding) or (head is not None and m is head))
 '''),
+    "norm types listed by hand (RMSNorm missed)": Wrong("test_modules_kept_16bit", '''
+def modules_kept_16bit(model):
+    head = model.get_output_embeddings()
+    return sorted(name for name, m in model.named_modules()
+                  if isinstance(m, (torch.nn.Embedding, torch.nn.LayerNorm)) or m is head)
+'''),
     "Linear layers kept because their bias is 16-bit": Wrong("test_modules_kept_16bit", '''
 def modules_kept_16bit(model):
     return sorted(name for name, m in model.named_modules() if list(m.parameters(recurse=False)))
@@ -37,6 +53,42 @@ def modules_kept_16bit(model):
         names += [f"{name}.{p}" for p, _ in m.named_parameters(recurse=False)]
     return sorted(names)
 '''),
+    "not sorted": Wrong("test_modules_kept_16bit", '''
+def modules_kept_16bit(model):
+    head = model.get_output_embeddings()
+    return [name for name, m in model.named_modules()
+            if list(m.parameters(recurse=False)) and not (isinstance(m, torch.nn.Linear) and m is not head)]
+'''),
+    "a set instead of a sorted list": Wrong("test_modules_kept_16bit", '''
+def modules_kept_16bit(model):
+    head = model.get_output_embeddings()
+    return {name for name, m in model.named_modules()
+            if list(m.parameters(recurse=False)) and not (isinstance(m, torch.nn.Linear) and m is not head)}
+'''),
+    "tied LM head lost (module names from named_parameters)": Wrong("test_modules_kept_16bit", '''
+def modules_kept_16bit(model):
+    head = model.get_output_embeddings()
+    modules = dict(model.named_modules())
+    owners = {name.rpartition(".")[0] for name, _ in model.named_parameters()}
+    return sorted(n for n in owners if not (isinstance(modules[n], torch.nn.Linear) and modules[n] is not head))
+'''),
+    "tied LM head left out (it shares the embedding)": Wrong("test_modules_kept_16bit", '''
+def modules_kept_16bit(model):
+    head = model.get_output_embeddings()
+    tied = model.config.tie_word_embeddings
+    return sorted(name for name, m in model.named_modules()
+                  if list(m.parameters(recurse=False))
+                  and (not isinstance(m, torch.nn.Linear) or (m is head and not tied)))
+'''),
+    "LM head found by the name lm_head": Wrong("test_modules_kept_16bit", '''
+def modules_kept_16bit(model):
+    return sorted(name for name, m in model.named_modules()
+                  if list(m.parameters(recurse=False)) and not (isinstance(m, torch.nn.Linear) and name != "lm_head"))
+''', visible=False),
+    "read from a loaded model instead of predicted (modules)": Wrong("test_modules_kept_16bit", '''
+def modules_kept_16bit(model):
+    return actual_16bit_modules(load_once("4-bit NF4", model.name_or_path))
+''', error=Exception),
     # Exercise 2: get_memory_footprint() after a 4-bit load
     "LM head counted as 4-bit (footprint)": Wrong("test_predict_footprint_4bit", '''
 def predict_footprint_4bit(model):
@@ -73,6 +125,63 @@ def predict_footprint_4bit(model):
                 else p.numel() * p.element_size() for p in model.parameters())
     return total + sum(b.numel() * b.element_size() for b in model.buffers())
 '''),
+    "buffers forgotten": Wrong("test_predict_footprint_4bit", '''
+def predict_footprint_4bit(model):
+    head = model.get_output_embeddings()
+    quantized = {id(m.weight) for m in model.modules() if isinstance(m, torch.nn.Linear) and m is not head}
+    return sum(math.ceil(p.numel() / 2) if id(p) in quantized else p.numel() * p.element_size()
+               for p in model.parameters())
+'''),
+    "buffers counted at 2 bytes each": Wrong("test_predict_footprint_4bit", '''
+def predict_footprint_4bit(model):
+    head = model.get_output_embeddings()
+    quantized = {id(m.weight) for m in model.modules() if isinstance(m, torch.nn.Linear) and m is not head}
+    total = sum(math.ceil(p.numel() / 2) if id(p) in quantized else p.numel() * p.element_size()
+                for p in model.parameters())
+    return total + sum(b.numel() * 2 for b in model.buffers())
+'''),
+    "n // 2 instead of rounding up": Wrong("test_predict_footprint_4bit", '''
+def predict_footprint_4bit(model):
+    head = model.get_output_embeddings()
+    quantized = {id(m.weight) for m in model.modules() if isinstance(m, torch.nn.Linear) and m is not head}
+    total = sum(p.numel() // 2 if id(p) in quantized else p.numel() * p.element_size() for p in model.parameters())
+    return total + sum(b.numel() * b.element_size() for b in model.buffers())
+'''),
+    "n / 2: a float": Wrong("test_predict_footprint_4bit", '''
+def predict_footprint_4bit(model):
+    head = model.get_output_embeddings()
+    quantized = {id(m.weight) for m in model.modules() if isinstance(m, torch.nn.Linear) and m is not head}
+    total = sum(p.numel() / 2 if id(p) in quantized else p.numel() * p.element_size() for p in model.parameters())
+    return total + sum(b.numel() * b.element_size() for b in model.buffers())
+'''),
+    "a numpy integer instead of an int": Wrong("test_predict_footprint_4bit", '''
+import numpy as np
+def predict_footprint_4bit(model):
+    head = model.get_output_embeddings()
+    quantized = {id(m.weight) for m in model.modules() if isinstance(m, torch.nn.Linear) and m is not head}
+    sizes = [math.ceil(p.numel() / 2) if id(p) in quantized else p.numel() * p.element_size() for p in model.parameters()]
+    return np.sum(sizes) + np.sum([b.numel() * b.element_size() for b in model.buffers()])
+'''),
+    "biases of the 4-bit layers counted in 4 bits": Wrong("test_predict_footprint_4bit", '''
+def predict_footprint_4bit(model):
+    head = model.get_output_embeddings()
+    quantized = {id(p) for m in model.modules() if isinstance(m, torch.nn.Linear) and m is not head
+                 for p in m.parameters()}
+    total = sum(math.ceil(p.numel() / 2) if id(p) in quantized else p.numel() * p.element_size()
+                for p in model.parameters())
+    return total + sum(b.numel() * b.element_size() for b in model.buffers())
+'''),
+    "LM head found by the name lm_head (footprint)": Wrong("test_predict_footprint_4bit", '''
+def predict_footprint_4bit(model):
+    quantized = {id(m.weight) for name, m in model.named_modules() if isinstance(m, torch.nn.Linear) and name != "lm_head"}
+    total = sum(math.ceil(p.numel() / 2) if id(p) in quantized else p.numel() * p.element_size()
+                for p in model.parameters())
+    return total + sum(b.numel() * b.element_size() for b in model.buffers())
+''', visible=False),
+    "read from a loaded model instead of predicted (footprint)": Wrong("test_predict_footprint_4bit", '''
+def predict_footprint_4bit(model):
+    return load_once("4-bit NF4", model.name_or_path).get_memory_footprint()
+''', error=Exception),
     # Exercise 3: scale overhead in bits per weight
     "second-level scales forgotten": Wrong("test_scale_overhead_bits", '''
 def scale_overhead_bits(blocksize=64, double_quant=False, blocksize2=256):
@@ -89,6 +198,30 @@ def scale_overhead_bits(blocksize=64, double_quant=False, blocksize2=256):
     "hard-coded 0.5 and 0.127": Wrong("test_scale_overhead_bits", '''
 def scale_overhead_bits(blocksize=64, double_quant=False, blocksize2=256):
     return 0.126953125 if double_quant else 0.5
+'''),
+    "integer division": Wrong("test_scale_overhead_bits", '''
+def scale_overhead_bits(blocksize=64, double_quant=False, blocksize2=256):
+    return 8 // blocksize + 32 // (blocksize * blocksize2) if double_quant else 32 // blocksize
+'''),
+    "bytes instead of bits": Wrong("test_scale_overhead_bits", '''
+def scale_overhead_bits(blocksize=64, double_quant=False, blocksize2=256):
+    return (1 / blocksize + 4 / (blocksize * blocksize2)) if double_quant else 4 / blocksize
+'''),
+    "second-level scale spread over blocksize2 weights": Wrong("test_scale_overhead_bits", '''
+def scale_overhead_bits(blocksize=64, double_quant=False, blocksize2=256):
+    return 8 / blocksize + 32 / blocksize2 if double_quant else 32 / blocksize
+'''),
+    "blocksize2 ignored (always 256)": Wrong("test_scale_overhead_bits", '''
+def scale_overhead_bits(blocksize=64, double_quant=False, blocksize2=256):
+    return 8 / blocksize + 32 / (blocksize * 256) if double_quant else 32 / blocksize
+'''),
+    "second-level scale added without double quantization": Wrong("test_scale_overhead_bits", '''
+def scale_overhead_bits(blocksize=64, double_quant=False, blocksize2=256):
+    return (8 if double_quant else 32) / blocksize + 32 / (blocksize * blocksize2)
+'''),
+    "the 4 bits of the code included": Wrong("test_scale_overhead_bits", '''
+def scale_overhead_bits(blocksize=64, double_quant=False, blocksize2=256):
+    return 4 + (8 / blocksize + 32 / (blocksize * blocksize2) if double_quant else 32 / blocksize)
 '''),
     # Exercise 4: the true total with quant_state
     "quant_state forgotten": Wrong("test_predict_true_total_4bit", '''
@@ -111,20 +244,98 @@ def predict_true_total_4bit(model, double_quant=False):
     for m in model.modules():
         if isinstance(m, torch.nn.Linear) and m is not head:
             blocks = math.ceil(m.weight.numel() / 64)
-            total += blocks + 4 * math.ceil(blocks / 256) + 4 if double_quant else 4 * blocks
+            total += blocks + 4 + 4 * math.ceil(blocks / 256) + 1024 if double_quant else 4 * blocks
     return total
 '''),
     "LM head counted as 4-bit (true total)": Wrong("test_predict_true_total_4bit", '''
 def predict_true_total_4bit(model, double_quant=False):
-    quantized = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
-    ids = {id(m.weight) for m in quantized}
-    total = sum(math.ceil(p.numel() / 2) if id(p) in ids else p.numel() * p.element_size() for p in model.parameters())
-    total += sum(b.numel() * b.element_size() for b in model.buffers())
-    for m in quantized:
-        blocks = math.ceil(m.weight.numel() / 64)
-        total += 64 + (blocks + 4 + 4 * math.ceil(blocks / 256) + 1024 if double_quant else 4 * blocks)
+    total = predict_footprint_4bit(model)
+    for m in model.modules():
+        if isinstance(m, torch.nn.Linear):
+            blocks = math.ceil(m.weight.numel() / 64)
+            total += 64 + (blocks + 4 + 4 * math.ceil(blocks / 256) + 1024 if double_quant else 4 * blocks)
     return total
 '''),
+    "offset forgotten": Wrong("test_predict_true_total_4bit", '''
+def predict_true_total_4bit(model, double_quant=False):
+    head = model.get_output_embeddings()
+    total = predict_footprint_4bit(model)
+    for m in model.modules():
+        if isinstance(m, torch.nn.Linear) and m is not head:
+            blocks = math.ceil(m.weight.numel() / 64)
+            total += 64 + (blocks + 4 * math.ceil(blocks / 256) + 1024 if double_quant else 4 * blocks)
+    return total
+'''),
+    "state2.absmax forgotten": Wrong("test_predict_true_total_4bit", '''
+def predict_true_total_4bit(model, double_quant=False):
+    head = model.get_output_embeddings()
+    total = predict_footprint_4bit(model)
+    for m in model.modules():
+        if isinstance(m, torch.nn.Linear) and m is not head:
+            blocks = math.ceil(m.weight.numel() / 64)
+            total += 64 + (blocks + 4 + 1024 if double_quant else 4 * blocks)
+    return total
+'''),
+    "state2.code forgotten": Wrong("test_predict_true_total_4bit", '''
+def predict_true_total_4bit(model, double_quant=False):
+    head = model.get_output_embeddings()
+    total = predict_footprint_4bit(model)
+    for m in model.modules():
+        if isinstance(m, torch.nn.Linear) and m is not head:
+            blocks = math.ceil(m.weight.numel() / 64)
+            total += 64 + (blocks + 4 + 4 * math.ceil(blocks / 256) if double_quant else 4 * blocks)
+    return total
+'''),
+    "blocks // 256 instead of rounding up": Wrong("test_predict_true_total_4bit", '''
+def predict_true_total_4bit(model, double_quant=False):
+    head = model.get_output_embeddings()
+    total = predict_footprint_4bit(model)
+    for m in model.modules():
+        if isinstance(m, torch.nn.Linear) and m is not head:
+            blocks = math.ceil(m.weight.numel() / 64)
+            total += 64 + (blocks + 4 + 4 * (blocks // 256) + 1024 if double_quant else 4 * blocks)
+    return total
+'''),
+    "n // 64 instead of rounding up": Wrong("test_predict_true_total_4bit", '''
+def predict_true_total_4bit(model, double_quant=False):
+    head = model.get_output_embeddings()
+    total = predict_footprint_4bit(model)
+    for m in model.modules():
+        if isinstance(m, torch.nn.Linear) and m is not head:
+            blocks = m.weight.numel() // 64
+            total += 64 + (blocks + 4 + 4 * math.ceil(blocks / 256) + 1024 if double_quant else 4 * blocks)
+    return total
+'''),
+    "blocks counted per row": Wrong("test_predict_true_total_4bit", '''
+def predict_true_total_4bit(model, double_quant=False):
+    head = model.get_output_embeddings()
+    total = predict_footprint_4bit(model)
+    for m in model.modules():
+        if isinstance(m, torch.nn.Linear) and m is not head:
+            blocks = m.out_features * math.ceil(m.in_features / 64)
+            total += 64 + (blocks + 4 + 4 * math.ceil(blocks / 256) + 1024 if double_quant else 4 * blocks)
+    return total
+'''),
+    "state2.absmax over the whole model, not per layer": Wrong("test_predict_true_total_4bit", '''
+def predict_true_total_4bit(model, double_quant=False):
+    head = model.get_output_embeddings()
+    layers = [m for m in model.modules() if isinstance(m, torch.nn.Linear) and m is not head]
+    blocks = [math.ceil(m.weight.numel() / 64) for m in layers]
+    total = predict_footprint_4bit(model) + 64 * len(layers)
+    if double_quant:
+        return total + sum(blocks) + 4 * len(layers) + 4 * math.ceil(sum(blocks) / 256) + 1024 * len(layers)
+    return total + 4 * sum(blocks)
+'''),
+    "scales from scale_overhead_bits (a float, no code books)": Wrong("test_predict_true_total_4bit", '''
+def predict_true_total_4bit(model, double_quant=False):
+    head = model.get_output_embeddings()
+    n = sum(m.weight.numel() for m in model.modules() if isinstance(m, torch.nn.Linear) and m is not head)
+    return predict_footprint_4bit(model) + n * scale_overhead_bits(64, double_quant) / 8
+'''),
+    "read from a loaded model instead of predicted (true total)": Wrong("test_predict_true_total_4bit", '''
+def predict_true_total_4bit(model, double_quant=False):
+    return true_total(load_once("4-bit NF4 + DQ" if double_quant else "4-bit NF4", model.name_or_path))
+''', error=Exception),
     # Exercise 5: NF4 quantization, bit for bit
     "low nibble first": Wrong("test_nf4_quantize", '''
 _solution_nf4_quantize = nf4_quantize
@@ -177,7 +388,7 @@ def nf4_quantize(w, blocksize=64):
     n = flat.numel()
     blocks = torch.nn.functional.pad(flat, (0, -n % blocksize)).view(-1, blocksize)
     absmax = blocks.abs().max(1).values
-    x = (blocks / absmax[:, None]).flatten()[: n + n % 2]
+    x = (blocks * (1 / absmax)[:, None]).flatten()[: n + n % 2]
     codes = torch.bucketize(x, (NF4[1:] + NF4[:-1]) / 2).to(torch.uint8)
     return (codes[0::2] << 4) | codes[1::2], absmax
 '''),
@@ -223,6 +434,28 @@ def nf4_dequantize(packed, absmax, shape, blocksize=64):
     scales = torch.cat([scales, scales[-1:].repeat(max(0, n - scales.numel()))])[:n]
     return (NF4[codes[:n]] * scales).reshape(shape)
 '''),
+    "absmax repeated per row instead of per block": Wrong("test_nf4_dequantize", '''
+def nf4_dequantize(packed, absmax, shape, blocksize=64):
+    packed = packed.flatten()
+    codes = torch.stack([packed >> 4, packed & 15], dim=1).flatten().long()
+    n = math.prod(shape)
+    scales = absmax.float().repeat_interleave(shape[-1])
+    scales = torch.cat([scales, scales[-1:].repeat(max(0, n - scales.numel()))])[:n]
+    return (NF4[codes[:n]] * scales).reshape(shape)
+'''),
+    "dequantized in float64": Wrong("test_nf4_dequantize", '''
+def nf4_dequantize(packed, absmax, shape, blocksize=64):
+    packed = packed.flatten()
+    codes = torch.stack([packed >> 4, packed & 15], dim=1).flatten().long()
+    n = math.prod(shape)
+    return (NF4.double()[codes[:n]] * absmax.double().repeat_interleave(blocksize)[:n]).reshape(shape)
+'''),
+    "pad nibble of an odd count kept": Wrong("test_nf4_dequantize", '''
+def nf4_dequantize(packed, absmax, shape, blocksize=64):
+    packed = packed.flatten()
+    codes = torch.stack([packed >> 4, packed & 15], dim=1).flatten().long()
+    return (NF4[codes] * absmax.float().repeat_interleave(blocksize)[: codes.numel()]).reshape(shape)
+''', error=RuntimeError),
     "largest error instead of the mean": Wrong("test_nf4_dequantize", '''
 def nf4_mean_abs_error(w, blocksize=64):
     packed, absmax = nf4_quantize(w, blocksize)
@@ -241,14 +474,323 @@ def nf4_mean_abs_error(w, blocksize=64):
     restored = nf4_dequantize(packed, absmax, tuple(w.shape), 64)
     return (w.detach().cpu().float() - restored).abs().mean().item()
 '''),
+    "mean error returned as a 0-d tensor": Wrong("test_nf4_dequantize", '''
+def nf4_mean_abs_error(w, blocksize=64):
+    packed, absmax = nf4_quantize(w, blocksize)
+    restored = nf4_dequantize(packed, absmax, tuple(w.shape), blocksize)
+    return (w.detach().cpu().float() - restored).abs().mean()
+'''),
+    "error subtracted in place (changes w)": Wrong("test_nf4_dequantize", '''
+def nf4_mean_abs_error(w, blocksize=64):
+    packed, absmax = nf4_quantize(w, blocksize)
+    error = w.detach().cpu().float()
+    error -= nf4_dequantize(packed, absmax, tuple(w.shape), blocksize)
+    return error.abs().mean().item()
+'''),
     # Exercise 7: quiz
-    "quiz: INT4 matrix products": Wrong("test_quiz_gptq_precision", 'q2_answer = "A"'),
+    "quiz: INT4 matrix products": Wrong("test_quiz_gptq_precision", 'q2_answer = "A"', visible=False),
+    "quiz: INT8 matrix products": Wrong("test_quiz_gptq_precision", 'q2_answer = "C"', visible=False),
+    "quiz: FP32 matrix products": Wrong("test_quiz_gptq_precision", 'q2_answer = "D"', visible=False),
     "quiz: not a letter": Wrong("test_quiz_gptq_precision", 'q2_answer = "16-bit"'),
+    "quiz: a list instead of a str": Wrong("test_quiz_gptq_precision", 'q2_answer = ["B"]'),
 }
+
+# Exercise 5, the text's steps one by one; each wrong answer below changes one step.
+_NF4_TEMPLATE = """
+def nf4_quantize(w, blocksize=64):
+    {pre}flat = {flat}
+    n = flat.numel()
+    full = n - n % blocksize
+    blocks = flat[:full].view(-1, blocksize)
+    absmax = blocks.abs().max(dim=1).values{full_clamp}
+    scaled = [{full_scale}.flatten()]
+    if full < n:
+        last = flat[full:].abs().max(){last_clamp}
+        absmax = torch.cat([absmax, last.reshape(1)])
+        scaled.append({last_scale})
+    x = torch.cat(scaled).clamp(-1, 1)
+    if n % 2:
+        x = torch.cat([x, torch.zeros(1, dtype=x.dtype)])
+    codes = {codes}.to(torch.uint8)
+    return {packed}, {absmax_out}
+"""
+_NF4_STEPS = dict(
+    pre="", flat="w.detach().cpu().reshape(-1).float()", full_clamp="",
+    full_scale="(blocks * (1.0 / absmax.clamp(min=1e-38)).unsqueeze(1))",
+    last_clamp=".clamp(min=1e-38)", last_scale="flat[full:] / last",
+    codes="torch.bucketize(x, (NF4[:-1] + NF4[1:]) / 2)", packed="(codes[0::2] << 4) | codes[1::2]", absmax_out="absmax",
+)
+
+
+def _nf4(**changes):
+    return _NF4_TEMPLATE.format(**{**_NF4_STEPS, **changes})
+
+
+WRONG_ANSWERS.update({
+    "division instead of the reciprocal": Wrong("test_nf4_quantize", _nf4(
+        full_scale="(blocks / absmax.clamp(min=1e-38).unsqueeze(1))")),
+    "reciprocal in the shorter last block too": Wrong("test_nf4_quantize", _nf4(
+        last_scale="flat[full:] * (1.0 / last)")),
+    "nearest value by argmin (a midpoint may go up)": Wrong("test_nf4_quantize", _nf4(
+        codes="(x[:, None] - NF4[None, :]).abs().argmin(dim=1)")),
+    "upper index on a midpoint (bucketize right=True)": Wrong("test_nf4_quantize", _nf4(
+        codes="torch.bucketize(x, (NF4[:-1] + NF4[1:]) / 2, right=True)")),
+    "midpoints in float64": Wrong("test_nf4_quantize", _nf4(
+        codes="torch.bucketize(x.double(), (NF4.double()[:-1] + NF4.double()[1:]) / 2)")),
+    "absmax raised to 1e-38 in full blocks too": Wrong("test_nf4_quantize", _nf4(full_clamp=".clamp(min=1e-38)")),
+    "shorter last block of zeros stores 0": Wrong("test_nf4_quantize", _nf4(
+        last_clamp="", last_scale="flat[full:] / last.clamp(min=1e-38)")),
+    "scaled in float64": Wrong("test_nf4_quantize", _nf4(
+        flat="w.detach().cpu().reshape(-1).double()", absmax_out="absmax.float()",
+        codes="torch.bucketize(x, ((NF4[:-1] + NF4[1:]) / 2).double())")),
+    "not converted to float32": Wrong("test_nf4_quantize", _nf4(
+        flat="w.detach().cpu().reshape(-1)", codes="torch.bucketize(x.float(), (NF4[:-1] + NF4[1:]) / 2)")),
+    "scales w in place": Wrong("test_nf4_quantize", _nf4(
+        flat="w.detach().reshape(-1).float()",
+        full_scale="blocks.mul_((1.0 / absmax.clamp(min=1e-38)).unsqueeze(1))")),
+    "packed as a column (n / 2, 1), as bitsandbytes stores it": Wrong("test_nf4_quantize", _nf4(
+        packed="((codes[0::2] << 4) | codes[1::2]).unsqueeze(1)")),
+    "blocksize ignored (always 64)": Wrong("test_nf4_quantize", _nf4(pre="blocksize = 64\n    ")),
+    "flattened column-major": Wrong("test_nf4_quantize", _nf4(
+        flat="w.detach().cpu().float().transpose(0, -1).reshape(-1)")),
+})
 
 # Correct alternatives to the solution, which every test cell must accept.
 CORRECT_ANSWERS = {
+    # Exercise 1
+    "modules: head compared by name, a comprehension": Answer("test_modules_kept_16bit", '''
+def modules_kept_16bit(model):
+    head = model.get_output_embeddings()
+    head_name = next((n for n, m in model.named_modules() if m is head), None)
+    return sorted(n for n, m in model.named_modules()
+                  if any(True for _ in m.parameters(recurse=False))
+                  and (type(m) is not torch.nn.Linear or n == head_name))
+'''),
+    "modules: owners of every parameter, duplicates kept": Answer("test_modules_kept_16bit", '''
+def modules_kept_16bit(model):
+    head = model.get_output_embeddings()
+    modules = dict(model.named_modules(remove_duplicate=False))
+    owners = {name.rpartition(".")[0] for name, _ in model.named_parameters(remove_duplicate=False)}
+    return sorted(n for n in owners if not isinstance(modules[n], torch.nn.Linear) or modules[n] is head)
+'''),
+    # Exercise 2
+    "footprint: (n + 1) // 2, module by module": Answer("test_predict_footprint_4bit", '''
+def predict_footprint_4bit(model):
+    head = model.get_output_embeddings()
+    seen, total = set(), 0
+    for module in model.modules():
+        for name, p in module.named_parameters(recurse=False):
+            if id(p) in seen:
+                continue
+            seen.add(id(p))
+            four_bit = isinstance(module, torch.nn.Linear) and module is not head and name == "weight"
+            total += (p.numel() + 1) // 2 if four_bit else p.numel() * p.element_size()
+    return total + sum(b.numel() * b.element_size() for b in model.buffers())
+'''),
+    "footprint: the skeleton's own get_memory_footprint() minus what 4 bits save": Answer("test_predict_footprint_4bit", '''
+def predict_footprint_4bit(model):
+    head = model.get_output_embeddings()
+    weights = {id(m.weight): m.weight for m in model.modules() if isinstance(m, torch.nn.Linear) and m is not head}
+    return model.get_memory_footprint() - sum(w.numel() * w.element_size() - -(-w.numel() // 2) for w in weights.values())
+'''),
+    "footprint: from modules_kept_16bit (Exercise 1)": Answer("test_predict_footprint_4bit", '''
+def predict_footprint_4bit(model):
+    kept = set(modules_kept_16bit(model))
+    seen, total = set(), 0
+    for name, module in model.named_modules():
+        for pname, p in module.named_parameters(recurse=False):
+            if id(p) not in seen:
+                seen.add(id(p))
+                four_bit = name not in kept and pname == "weight"
+                total += math.ceil(p.numel() / 2) if four_bit else p.numel() * p.element_size()
+    return total + sum(b.numel() * b.element_size() for b in model.buffers())
+'''),
+    # Exercise 3
+    "overhead: (8 + 32 / blocksize2) / blocksize": Answer("test_scale_overhead_bits", '''
+def scale_overhead_bits(blocksize=64, double_quant=False, blocksize2=256):
+    return (8 + 32 / blocksize2) / blocksize if double_quant else 32 / blocksize
+'''),
+    "overhead: a Fraction, then float": Answer("test_scale_overhead_bits", '''
+from fractions import Fraction
+def scale_overhead_bits(blocksize=64, double_quant=False, blocksize2=256):
+    bits = Fraction(8, blocksize) + Fraction(32, blocksize * blocksize2) if double_quant else Fraction(32, blocksize)
+    return float(bits)
+'''),
+    "overhead: a numpy float64": Answer("test_scale_overhead_bits", '''
+import numpy as np
+def scale_overhead_bits(blocksize=64, double_quant=False, blocksize2=256):
+    bits_per_block = np.float64(8 + 32 / blocksize2) if double_quant else np.float64(32)
+    return bits_per_block / blocksize
+'''),
+    # Exercise 4
+    "true total: everything inline, integer ceilings": Answer("test_predict_true_total_4bit", '''
+def predict_true_total_4bit(model, double_quant=False):
+    head = model.get_output_embeddings()
+    layers = {id(m): m for m in model.modules() if isinstance(m, torch.nn.Linear) and m is not head}
+    quantized = {id(m.weight) for m in layers.values()}
+    total = sum(-(-p.numel() // 2) if id(p) in quantized else p.numel() * p.element_size() for p in model.parameters())
+    total += sum(b.numel() * b.element_size() for b in model.buffers())
+    for m in layers.values():
+        blocks = -(-m.weight.numel() // 64)
+        per_layer = [4 * 16] + ([blocks, 4, 4 * -(-blocks // 256), 4 * 256] if double_quant else [4 * blocks])
+        total += sum(per_layer)
+    return total
+'''),
+    "true total: layers from modules_kept_16bit, tensors listed": Answer("test_predict_true_total_4bit", '''
+def predict_true_total_4bit(model, double_quant=False):
+    kept = set(modules_kept_16bit(model))
+    total = predict_footprint_4bit(model)
+    for name, m in model.named_modules():
+        if isinstance(m, torch.nn.Linear) and name not in kept:
+            blocks = math.ceil(m.weight.numel() / 64)
+            tensors = {"code": (16, 4)}
+            if double_quant:
+                tensors.update(absmax=(blocks, 1), offset=(1, 4), state2_absmax=(math.ceil(blocks / 256), 4), state2_code=(256, 4))
+            else:
+                tensors["absmax"] = (blocks, 4)
+            total += sum(count * size for count, size in tensors.values())
+    return total
+'''),
+    # Exercise 5
+    "quantize: searchsorted, padded blocks, last block apart": Answer("test_nf4_quantize", _nf4(
+        codes="torch.searchsorted((NF4[:-1] + NF4[1:]) / 2, x)")),
+    "quantize: count the midpoints below, block by block in a loop": Answer("test_nf4_quantize", '''
+def nf4_quantize(w, blocksize=64):
+    flat = w.detach().cpu().flatten().to(torch.float32)
+    n = flat.numel()
+    midpoints = (NF4[:-1] + NF4[1:]) / 2
+    codes, absmax = [], []
+    for start in range(0, n, blocksize):
+        block = flat[start:start + blocksize]
+        a = block.abs().max()
+        if len(block) == blocksize:
+            x = block * (1 / torch.clamp(a, min=1e-38))
+        else:
+            a = torch.clamp(a, min=1e-38)
+            x = block / a
+        absmax.append(a)
+        codes.append((x.clamp(-1, 1)[:, None] > midpoints[None, :]).sum(dim=1))
+    codes = torch.cat(codes + [torch.tensor([7])] * (n % 2)).to(torch.uint8)
+    return codes[0::2] * 16 + codes[1::2], torch.stack(absmax)
+'''),
+    "quantize: numpy float32": Answer("test_nf4_quantize", '''
+import numpy as np
+def nf4_quantize(w, blocksize=64):
+    flat = w.detach().cpu().float().numpy().reshape(-1)
+    n = flat.size
+    full = n - n % blocksize
+    midpoints = ((NF4[:-1] + NF4[1:]) / 2).numpy()
+    blocks = flat[:full].reshape(-1, blocksize)
+    absmax = np.abs(blocks).max(axis=1) if full else np.zeros(0, np.float32)
+    x = [(blocks * (np.float32(1) / np.maximum(absmax, np.float32(1e-38)))[:, None]).reshape(-1)]
+    if full < n:
+        last = np.maximum(np.abs(flat[full:]).max(), np.float32(1e-38))
+        absmax = np.append(absmax, last).astype(np.float32)
+        x.append(flat[full:] / last)
+    x = np.clip(np.concatenate(x), -1, 1)
+    codes = np.searchsorted(midpoints, x, side="left").astype(np.uint8)
+    if n % 2:
+        codes = np.append(codes, np.uint8(7))
+    return torch.from_numpy((codes[0::2] << 4) | codes[1::2]), torch.from_numpy(absmax)
+'''),
+    # Exercise 6
+    "dequantize: // 16 and % 16, block index per element": Answer("test_nf4_dequantize", '''
+def nf4_dequantize(packed, absmax, shape, blocksize=64):
+    packed = packed.reshape(-1).long()
+    n = math.prod(shape)
+    codes = torch.empty(2 * packed.numel(), dtype=torch.long)
+    codes[0::2], codes[1::2] = packed // 16, packed % 16
+    return (NF4[codes[:n]] * absmax[torch.arange(n) // blocksize]).view(*shape)
+'''),
+    "mean error: l1_loss, float()": Answer("test_nf4_dequantize", '''
+def nf4_mean_abs_error(w, blocksize=64):
+    packed, absmax = nf4_quantize(w, blocksize)
+    restored = nf4_dequantize(packed, absmax, tuple(w.shape), blocksize)
+    return float(torch.nn.functional.l1_loss(restored, w.detach().cpu().float()))
+'''),
+    # Exercise 7
+    "quiz: lower case": Answer("test_quiz_gptq_precision", 'q2_answer = "b"'),
+    "quiz: with spaces": Answer("test_quiz_gptq_precision", 'q2_answer = " B "'),
 }
+
+WRONG_ANSWERS.update({
+    "leaf modules only (a module with children and its own weights missed)": Wrong("test_modules_kept_16bit", '''
+def modules_kept_16bit(model):
+    head = model.get_output_embeddings()
+    return sorted(name for name, m in model.named_modules()
+                  if not list(m.children()) and list(m.parameters())
+                  and not (isinstance(m, torch.nn.Linear) and m is not head))
+''', visible=False),
+    "every 2-D weight counted as 4-bit (embeddings too)": Wrong("test_predict_footprint_4bit", '''
+def predict_footprint_4bit(model):
+    head = model.get_output_embeddings()
+    keep = {id(head.weight)} if head is not None else set()
+    total = sum(math.ceil(p.numel() / 2) if p.dim() == 2 and id(p) not in keep else p.numel() * p.element_size()
+                for p in model.parameters())
+    return total + sum(b.numel() * b.element_size() for b in model.buffers())
+'''),
+    "round(n / 2) (half to even) instead of rounding up": Wrong("test_predict_footprint_4bit", '''
+def predict_footprint_4bit(model):
+    head = model.get_output_embeddings()
+    quantized = {id(m.weight) for m in model.modules() if isinstance(m, torch.nn.Linear) and m is not head}
+    total = sum(round(p.numel() / 2) if id(p) in quantized else p.numel() * p.element_size() for p in model.parameters())
+    return total + sum(b.numel() * b.element_size() for b in model.buffers())
+'''),
+    "blocks over the whole model, not per layer": Wrong("test_predict_true_total_4bit", '''
+def predict_true_total_4bit(model, double_quant=False):
+    head = model.get_output_embeddings()
+    layers = [m for m in model.modules() if isinstance(m, torch.nn.Linear) and m is not head]
+    blocks = math.ceil(sum(m.weight.numel() for m in layers) / 64)
+    total = predict_footprint_4bit(model) + 64 * len(layers)
+    if double_quant:
+        return total + blocks + 4 * len(layers) + 4 * math.ceil(blocks / 256) + 1024 * len(layers)
+    return total + 4 * blocks
+'''),
+    "round() instead of ceil for the blocks": Wrong("test_predict_true_total_4bit", '''
+def predict_true_total_4bit(model, double_quant=False):
+    head = model.get_output_embeddings()
+    total = predict_footprint_4bit(model)
+    for m in model.modules():
+        if isinstance(m, torch.nn.Linear) and m is not head:
+            blocks = round(m.weight.numel() / 64)
+            total += 64 + (blocks + 4 + 4 * math.ceil(blocks / 256) + 1024 if double_quant else 4 * blocks)
+    return total
+'''),
+    "mean error as a numpy float32": Wrong("test_nf4_dequantize", '''
+import numpy as np
+def nf4_mean_abs_error(w, blocksize=64):
+    packed, absmax = nf4_quantize(w, blocksize)
+    restored = nf4_dequantize(packed, absmax, tuple(w.shape), blocksize)
+    return np.abs(w.detach().cpu().float().numpy() - restored.numpy()).mean()
+'''),
+    "nibbles unpacked as all high, then all low": Wrong("test_nf4_dequantize", '''
+def nf4_dequantize(packed, absmax, shape, blocksize=64):
+    packed = packed.flatten()
+    codes = torch.cat([packed >> 4, packed & 15]).long()
+    n = math.prod(shape)
+    return (NF4[codes[:n]] * absmax[torch.arange(n) // blocksize]).reshape(shape)
+'''),
+})
+
+CORRECT_ANSWERS.update({
+    "footprint: int(n / 2 + 0.5)": Answer("test_predict_footprint_4bit", '''
+def predict_footprint_4bit(model):
+    head = model.get_output_embeddings()
+    quantized = {id(m.weight) for m in model.modules() if isinstance(m, torch.nn.Linear) and m is not head}
+    total = sum(int(p.numel() / 2 + 0.5) if id(p) in quantized else p.numel() * p.element_size() for p in model.parameters())
+    return total + sum(b.numel() * b.element_size() for b in model.buffers())
+'''),
+    "quantize: nan_to_num for blocks of zeros": Answer("test_nf4_quantize", _nf4(
+        full_scale="torch.nan_to_num(blocks * (1.0 / absmax).unsqueeze(1), nan=0.0)")),
+    "mean error: sum over count, in numpy then float": Answer("test_nf4_dequantize", '''
+import numpy as np
+def nf4_mean_abs_error(w, blocksize=64):
+    packed, absmax = nf4_quantize(w, blocksize)
+    restored = nf4_dequantize(packed, absmax, tuple(w.shape), blocksize)
+    diff = np.abs(w.detach().cpu().float().numpy() - restored.numpy())
+    return float(diff.sum() / diff.size)
+'''),
+})
 
 
 @pytest.fixture(scope="module")
@@ -270,6 +812,35 @@ def test_solution_is_exact_on_the_offline_model(notebook):
         assert ns["predict_true_total_4bit"](ns["SKELETON"], double_quant=dq) == ns["true_total"](model)
 
 
+def test_bitsandbytes_does_what_exercise_5_says(notebook):
+    """On this CPU, F.quantize_4bit multiplies by the reciprocal in full blocks and
+    divides in a shorter last block, keeps absmax 0 for a full block of zeros and
+    1e-38 for a shorter one, and puts a value on a midpoint at the lower index:
+    what the exercise text states, on the check cell's crafted inputs."""
+    import torch
+
+    ns = notebook.namespace
+    F, midpoints = ns["F"], ns["_MIDPOINTS"]
+
+    def quantize(w, blocksize=64):
+        packed, state = F.quantize_4bit(w, blocksize=blocksize, quant_type="nf4")
+        packed = packed.flatten()
+        return torch.stack([packed >> 4, packed & 15], dim=1).flatten()[: w.numel()], state.absmax
+
+    a = torch.tensor(0.48288843)
+    values = ns["_straddling"](a.item())
+    codes, _ = quantize(ns["_block"]([a, *values]))
+    assert torch.equal(codes[1 : 1 + len(values)], torch.bucketize(values * (1 / a), midpoints).to(torch.uint8))
+    assert not torch.equal(codes[1 : 1 + len(values)], torch.bucketize(values / a, midpoints).to(torch.uint8))
+    codes, _ = quantize(torch.cat([torch.randn(64), a.reshape(1), values]))
+    assert torch.equal(codes[65:], torch.bucketize(values / a, midpoints).to(torch.uint8))
+    codes, absmax = quantize(torch.cat([torch.randn(64), torch.zeros(64), torch.zeros(5)]))
+    assert absmax[1].item() == 0.0 and absmax[2].item() == torch.tensor(1e-38).item() > 0
+    assert set(codes[64:].tolist()) == {7}
+    codes, _ = quantize(ns["_block"]([1.0, *midpoints]))
+    assert codes[1:16].tolist() == list(range(15))
+
+
 @pytest.mark.parametrize("mistake", WRONG_ANSWERS)
 def test_hidden_tests_reject(notebook, mistake):
     notebook.assert_rejects(WRONG_ANSWERS[mistake])
@@ -279,6 +850,76 @@ def test_hidden_tests_reject(notebook, mistake):
 def test_correct_alternatives_pass(notebook, alternative):
     notebook.assert_accepts(CORRECT_ANSWERS[alternative])
 
+
+# A mistake in an earlier helper, with later answers that use it (the solution's own, or a
+# correct alternative that calls the helper): only the helper's own test cell may fail.
+CASCADES = {
+    "modules_kept_16bit without the LM head": ("LM head counted as 4-bit (modules)", [
+        CORRECT_ANSWERS["footprint: from modules_kept_16bit (Exercise 1)"].code,
+        CORRECT_ANSWERS["true total: layers from modules_kept_16bit, tensors listed"].code]),
+    "modules_kept_16bit without the norms": ("norm types listed by hand (RMSNorm missed)", [
+        CORRECT_ANSWERS["footprint: from modules_kept_16bit (Exercise 1)"].code,
+        CORRECT_ANSWERS["true total: layers from modules_kept_16bit, tensors listed"].code]),
+    "predict_footprint_4bit without buffers": ("buffers forgotten", ["predict_true_total_4bit"]),
+    "predict_footprint_4bit with the LM head in 4 bits": ("LM head counted as 4-bit (footprint)", ["predict_true_total_4bit"]),
+    "predict_footprint_4bit as a float": ("n / 2: a float", ["predict_true_total_4bit"]),
+    "nf4_quantize dividing": ("division instead of the reciprocal", ["nf4_dequantize"]),
+    "nf4_quantize with nibbles swapped": ("low nibble first", ["nf4_dequantize"]),
+    "nf4_quantize with absmax per tensor": ("absmax per tensor", ["nf4_dequantize"]),
+}
+
+
+@pytest.mark.parametrize("cascade", CASCADES)
+def test_one_mistake_costs_one_exercise(notebook, cascade):
+    """The later answers are defined after the mistake, in the same namespace, so
+    they call the wrong helper unless the test cells give them the course's own."""
+    mistake, later = CASCADES[cascade]
+    wrong = WRONG_ANSWERS[mistake]
+    code = "\n".join([wrong.code, *(notebook.cells.get(part, part) for part in later)])
+    notebook.assert_costs_one_exercise(Wrong(wrong.test_id, code))
+
+
+def test_check_cells_put_the_students_helpers_back(notebook):
+    """The course's versions are bound only while a later function runs."""
+    code = (WRONG_ANSWERS["buffers forgotten"].code + notebook.cells["predict_true_total_4bit"]
+            + WRONG_ANSWERS["division instead of the reciprocal"].code + notebook.cells["nf4_dequantize"])
+    namespace = dict(notebook.namespace)
+    notebook._exec(code, namespace)
+    mine = namespace["predict_footprint_4bit"], namespace["nf4_quantize"]
+    for test_id in ("test_predict_true_total_4bit", "test_nf4_dequantize"):
+        notebook._exec(notebook.cells[test_id], namespace)
+    assert (namespace["predict_footprint_4bit"], namespace["nf4_quantize"]) == mine
+
+
+def test_hints_name_the_mistake(notebook):
+    """Value-specific messages: the LM head, tied weights, rounding, code books, nibbles."""
+    cases = {
+        ("LM head counted as 4-bit (modules)", True): "LM head",
+        ("tied LM head left out (it shares the embedding)", True): "tied to the embeddings or not",
+        ("not sorted", True): "sorted",
+        ("LM head counted as 4-bit (footprint)", True): "LM head",
+        ("tied embedding counted twice", True): "count that tensor once",
+        ("n // 2 instead of rounding up", True): "ceil(n / 2)",
+        ("buffers forgotten", True): "buffers",
+        ("n / 2: a float", True): "return an int",
+        ("code books forgotten", True): "code book",
+        ("offset forgotten", True): "offset",
+        ("state2.absmax forgotten", True): "state2.absmax",
+        ("blocks // 256 instead of rounding up", True): "round up",
+        ("integer division", True): "expected float",
+        ("division instead of the reciprocal", True): "reciprocal",
+        ("reciprocal in the shorter last block too", True): "divide",
+        ("upper index on a midpoint (bucketize right=True)", True): "lower index",
+        ("low nibble first", True): "high nibble",
+        ("scales w in place", True): "changed its input",
+        ("mean error returned as a 0-d tensor", True): ".item()",
+        ("error subtracted in place (changes w)", True): "changed its input",
+    }
+    for (mistake, visible_only), phrase in cases.items():
+        wrong = WRONG_ANSWERS[mistake]
+        with pytest.raises(AssertionError, match=None) as error:
+            notebook.run_test(wrong.test_id, wrong.code, visible_only=visible_only)
+        assert phrase in str(error.value), (mistake, str(error.value))
 
 
 def test_solution_passes_as_on_a_cpu_without_avx512_bf16(monkeypatch):
