@@ -940,6 +940,13 @@ def quant_linear(x, weight, bias, bits, act_scale, act_zero_point):
     _, weight_scales = quantize_per_channel(weight.detach(), bits)
     return F.linear(x_q, FakeQuantize.apply(weight, weight_scales, 0, -qmax, qmax), bias)
 '''),
+    "quant_linear: rounds both with torch.round (no gradient at all)": Wrong("test_quant_linear", '''
+def quant_linear(x, weight, bias, bits, act_scale, act_zero_point):
+    x_q = (torch.clamp(torch.round(x / act_scale) + act_zero_point, 0, 2 ** bits - 1) - act_zero_point) * act_scale
+    qmax = 2 ** (bits - 1) - 1
+    codes, scales = quantize_per_channel(weight.detach(), bits)
+    return F.linear(x_q.detach(), codes.to(torch.float32) * scales, bias)
+'''),
     "quant_linear: activations on the signed grid": Wrong("test_quant_linear", '''
 def quant_linear(x, weight, bias, bits, act_scale, act_zero_point):
     x_q = FakeQuantize.apply(x, act_scale, act_zero_point, -2 ** (bits - 1), 2 ** (bits - 1) - 1)
