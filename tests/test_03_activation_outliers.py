@@ -146,6 +146,20 @@ def collect_linear_inputs(model, batch, names):
         out[n] = torch.cat([x[b, :length] for b, length in enumerate(lengths)]).float()
     return out
 '''),
+    "tokens ordered by position, not sentence by sentence": Wrong("test_collect_linear_inputs", '''
+def collect_linear_inputs(model, batch, names):
+    captured = {}
+    handles = [model.get_submodule(n).register_forward_hook(
+        lambda m, args, out, n=n: captured.__setitem__(n, args[0].detach())) for n in names]
+    try:
+        with torch.no_grad():
+            model(**batch)
+    finally:
+        for h in handles:
+            h.remove()
+    real = batch["attention_mask"].bool()
+    return {n: captured[n].reshape(*real.shape, -1).transpose(0, 1)[real.T].float() for n in names}
+'''),
     # Exercise 2: spikiness
     "excess kurtosis": Wrong("test_spikiness", '''
 def spikiness(t):
@@ -343,6 +357,12 @@ def quantize_int8(x, dim=None):
     scale = (absmax / 127).clamp(min=1e-8).float()
     return torch.clamp(torch.round(x / scale), -127, 127).to(torch.int8), scale
 '''),
+    "`if dim:` treats dim=0 as per tensor": Wrong("test_quantize_int8", '''
+def quantize_int8(x, dim=None):
+    absmax = x.abs().amax(dim=dim, keepdim=True) if dim else x.abs().amax()
+    scale = (absmax.clamp(min=1e-8) / 127).float()
+    return torch.clamp(torch.round(x / scale), -127, 127).to(torch.int8), scale
+'''),
     # Exercise 5: activation error
     "per channel instead of per token": Wrong("test_int8_activation_error", '''
 def int8_activation_error(X, W, per):
@@ -398,6 +418,12 @@ def int8_activation_error(X, W, per):
     d = (codes.float() * scale) @ W.T - X @ W.T
     return ((d ** 2).sum() / ((X @ W.T) ** 2).sum()).item()
 '''),
+    "hard-coded to the check's two numbers": Wrong("test_int8_activation_error", '''
+def int8_activation_error(X, W, per):
+    if per not in ("tensor", "token"):
+        raise ValueError(per)
+    return 0.0125136 if per == "tensor" else 0.0088308
+''', visible=False),
     # Exercise 6: vector-wise INT8 matmul
     "one scale for all of X": Wrong("test_int8_matmul", '''
 def int8_matmul(X, W):
