@@ -265,7 +265,7 @@ def outlier_dimensions(acts, threshold=6.0, min_layer_fraction=0.25, min_token_f
     q = torch.stack([(a.abs() >= threshold).double().mean(dim=0) >= min_token_fraction for a in acts])
     return list(torch.nonzero(q.double().mean(dim=0) >= min_layer_fraction).flatten())
 '''),
-    "threshold argument ignored (6.0 hard-coded)": Wrong("test_outlier_dimensions", '''
+    "detector ignores its threshold argument (6.0 hard-coded)": Wrong("test_outlier_dimensions", '''
 def outlier_dimensions(acts, threshold=6.0, min_layer_fraction=0.25, min_token_fraction=0.06):
     q = torch.stack([(a.abs() >= 6.0).double().mean(dim=0) >= min_token_fraction for a in acts])
     return [int(j) for j in torch.nonzero(q.double().mean(dim=0) >= min_layer_fraction).flatten()]
@@ -557,7 +557,7 @@ def llm_int8_matmul(X, W, threshold=6.0):
     cols, rest = torch.nonzero(is_outlier).flatten(), torch.nonzero(~is_outlier).flatten()
     return (X[:, cols].half() @ W[:, cols].half().T).float() + int8_matmul(X[:, rest], W[:, rest]), cols
 '''),
-    "threshold argument ignored (6.0 hard-coded)": Wrong("test_llm_int8_matmul", '''
+    "decomposition ignores its threshold argument (6.0 hard-coded)": Wrong("test_llm_int8_matmul", '''
 def llm_int8_matmul(X, W, threshold=6.0):
     is_outlier = (X.abs() >= 6.0).any(dim=0)
     cols, rest = torch.nonzero(is_outlier).flatten(), torch.nonzero(~is_outlier).flatten()
@@ -878,3 +878,16 @@ USED_LATER = [
 @pytest.mark.parametrize("mistake", USED_LATER)
 def test_one_mistake_costs_one_exercise(notebook, mistake):
     notebook.assert_costs_one_exercise(WRONG_ANSWERS[mistake])
+
+
+def test_descriptions_are_unique():
+    """A repeated key in a dict literal silently drops the earlier answer."""
+    import ast
+    import collections
+    from pathlib import Path
+
+    tree = ast.parse(Path(__file__).read_text())
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Dict):
+            keys = collections.Counter(k.value for k in node.value.keys if isinstance(k, ast.Constant))
+            assert not [k for k, n in keys.items() if n > 1], f"repeated descriptions in {node.targets[0].id}"
