@@ -99,12 +99,20 @@ def cmd_settings(course: Course, args: argparse.Namespace) -> int:
 
 def cmd_feedback(course: Course, args: argparse.Namespace) -> int:
     outcomes = [Outcome(**o) for o in report.load_outcomes(course, args.assignment).values()]
-    zips = feedback.generate(course, args.assignment, outcomes)
-    print(f"feedback for {len(zips)} student(s): feedback/<student>/{args.assignment}/ and {feedback.FEEDBACK_ZIPS}/{args.assignment}/<student>.zip")
+    results = feedback.generate(course, args.assignment, outcomes)
+    width = max(columns(r.student) for r in results)
+    for r in results:
+        print(f"{r.student}{' ' * (width + 2 - columns(r.student))}{r.status:<14}{r.message}".rstrip())
+    unrendered = [r.student for r in results if r.status == "not rendered"]
+    print(f"\nfeedback for {len(results)} student(s): feedback/<student>/{args.assignment}/ and "
+          f"{feedback.FEEDBACK_ZIPS}/{args.assignment}/<student>.zip")
+    if unrendered:
+        print(f"{len(unrendered)} graded notebook(s) could not be rendered ({', '.join(unrendered)}): "
+              "those students got a page with the reason; fix the notebook in autograded/ and run feedback again.")
     if args.release:
         course.nbgrader("release_feedback", args.assignment)
         print("released to the JupyterHub exchange")
-    return 0
+    return 1 if unrendered else 0
 
 
 def cmd_export(course: Course, args: argparse.Namespace) -> int:
@@ -185,8 +193,13 @@ def build_parser() -> argparse.ArgumentParser:
             "memory, output, the sandbox), its value there and its help.")
 
     p = command("feedback", cmd_feedback, "feedback pages without hidden tests, one zip per student",
-                "Generate nbgrader feedback (hidden tests removed) for every student and pack one zip per student "
-                "in feedback_zips/<assignment>/ for upload to an LMS.")
+                "Generate nbgrader feedback for every graded student, one student at a time, and pack one zip per "
+                "student in feedback_zips/<assignment>/ for upload to an LMS. Hidden tests are removed; a failing "
+                "check shows the frames of the student's own code and its message; the grader's notes (repairs, "
+                "a restarted kernel) are at the top. Widget state that Colab saved incomplete is dropped from the "
+                "graded notebook (and said). A student whose submission was not graded gets a page saying why. "
+                "Prints a line per student. Exit code 1 when a graded notebook could not be rendered (that student "
+                "gets a page with the reason, the others their feedback); 2 when nothing was graded yet.")
     p.add_argument("assignment")
     p.add_argument("--release", action="store_true", help="also run nbgrader release_feedback (JupyterHub exchange)")
 
