@@ -935,3 +935,21 @@ def test_solution_passes_as_on_a_cpu_without_avx512_bf16(monkeypatch):
     assert not any(getattr(m, "support_avx512bf16_for_cpu", False) for m in notebook.namespace["models"]["4-bit NF4"].modules())
     notebook.run_all_tests()
     notebook.rerun_each_cell()
+
+
+def test_test_cells_show_no_value(notebook):
+    """nbgrader reads a test cell's displayed value as partial credit: the last
+    statement of every test cell, visible part alone or whole, must give None."""
+    import ast
+
+    from graded import HIDDEN_TESTS
+
+    for test_id in notebook.test_ids():
+        for source in (notebook.cells[test_id], HIDDEN_TESTS.sub("", notebook.cells[test_id])):
+            tree = ast.parse(source)
+            namespace = dict(notebook.namespace)
+            *body, last = tree.body
+            exec(compile(ast.Module(body=body, type_ignores=[]), "<cell>", "exec"), namespace)
+            if isinstance(last, ast.Expr):
+                value = eval(compile(ast.Expression(last.value), "<cell>", "eval"), namespace)
+                assert value is None, (test_id, value)
