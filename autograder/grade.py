@@ -17,7 +17,6 @@ import os
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from tqdm import tqdm
 

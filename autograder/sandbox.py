@@ -165,6 +165,11 @@ class SandboxedExecute(Execute):
                                "(and score 0). Each cell also has Execute.timeout.").tag(config=True)
     kernel_restarts = Integer(3, help="Kernel deaths survived per notebook: the kernel is restarted and "
                               "grading goes on with the next cell, as on Colab.").tag(config=True)
+    # A cell that floods its output is interrupted at its time limit with a backlog of output
+    # still queued; waiting for that to drain must not fail the whole notebook (nbgrader's default).
+    raise_on_iopub_timeout = Bool(False, help="Fail the notebook when a cell's output does not finish "
+                                  "arriving within iopub_timeout (nbgrader: True).").tag(config=True)
+    iopub_timeout = Integer(10, help="Seconds to wait for a finished cell's last output.").tag(config=True)
     fork_server = Bool(False, help="Fork each kernel from a sandboxed process that has imported `preload` "
                        "once (autograder/forkserver.py), instead of starting a new one per notebook. The grade "
                        "command's workers turn it on; it needs the sandbox.").tag(config=True)

@@ -5,11 +5,18 @@ grading benchmark. EXPECTED gives each student's exact autograded score."""
 from __future__ import annotations
 
 import copy
+import shutil
+import socket
+import threading
 from pathlib import Path
 
 import nbformat
 
-from autograder import samples
+from autograder import gradebook, report, samples
+from autograder.cli import main
+from autograder.course import Course
+
+ROOT = Path(__file__).resolve().parent.parent
 
 ASSIGNMENT = "01_memory_math"
 NOTEBOOK = "memory_math.ipynb"
@@ -155,3 +162,72 @@ def build_download(root: Path, download: Path, probe_port: int = 0, snoop_marker
     files["garbage"] = "garbage_memory_math.ipynb"
     (download / "README.txt").write_text("exported by the LMS")
     return files
+
+
+class Listener:
+    """A TCP server on the grader's loopback that records any connection."""
+
+    def __init__(self):
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        self.connections = 0
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                connection, _ = self.server.accept()
+            except OSError:
+                return
+            self.connections += 1
+            connection.close()
+
+
+def collected_class(folder: Path, probe_port: int, snoop_marker: Path) -> Course:
+    """A course in `folder` whose submitted/ holds the class, collected from its download (not graded)."""
+    Course(ROOT).copy_to(folder, [ASSIGNMENT])
+    shutil.copytree(ROOT / "release" / ASSIGNMENT, folder / "release" / ASSIGNMENT)
+    download = folder.parent / f"{folder.name}-download"
+    build_download(folder, download, probe_port, snoop_marker)
+    assert main(["--course-dir", str(folder), "collect", str(download)]) == 1  # README.txt is not a notebook
+    return Course(folder)
+
+
+def copy_course(course: Course, folder: Path, config: str = "") -> Course:
+    """A copy of `course` in `folder`, with `config` lines added to its nbgrader_config.py."""
+    shutil.copytree(course.root, folder)
+    with (folder / "nbgrader_config.py").open("a") as f:
+        f.write("\n" + config + "\n")
+    return Course(folder)
+
+
+def graded_results(course: Course) -> dict[str, object]:
+    """Per student: how many submission rows the gradebook holds and every grade's
+    automatic score; the outcome instead for a student the grader could not grade."""
+    found = {}
+    with gradebook.open_gradebook(course) as gb:
+        for student in gb.students:
+            rows = [s for s in student.submissions if s.assignment.name == ASSIGNMENT]
+            found[student.id] = (len(rows), sorted((g.name, g.auto_score) for s in rows for n in s.notebooks for g in n.grades))
+    for student, outcome in report.load_outcomes(course, ASSIGNMENT).items():
+        if outcome["status"] != "graded":
+            found[student] = outcome["status"]
+    return found
+
+
+def autograded_text(course: Course, student: str) -> str:
+    return (course.root / "autograded" / student / ASSIGNMENT / NOTEBOOK).read_text()
+
+
+def sandbox_evidence(course: Course, listener: Listener, marker: Path) -> dict[str, bool]:
+    """What the attacking and runaway students' graded notebooks show: every value True when
+    the sandbox and the limits held."""
+    flooded = autograded_text(course, "flooding")
+    return {
+        "network blocked": "NETWORK: blocked" in autograded_text(course, "networked") and listener.connections == 0,
+        "nothing read": "SNOOP: read nothing" in autograded_text(course, "snooping"),
+        "nothing written outside": not marker.exists(),
+        "cell time limit": "CellTimeoutError" in autograded_text(course, "looping"),
+        "memory limit": "MemoryError" in autograded_text(course, "hungry"),
+        "output capped": "the grader kept only the first" in flooded and len(flooded) < 1_000_000,
+    }

@@ -23,7 +23,7 @@ from autograder.course import OFFLINE_ENV
 ROOT = Path(__file__).resolve().parent.parent
 
 
-HIDDEN_TESTS = re.compile(r"### BEGIN HIDDEN TESTS.*?### END HIDDEN TESTS\n?", re.S)
+HIDDEN_TESTS = re.compile(r"^[ \t]*### BEGIN HIDDEN TESTS.*?### END HIDDEN TESTS[^\n]*\n?", re.S | re.M)
 
 
 def grade_id(cell) -> str | None:
@@ -90,10 +90,16 @@ class SolvedNotebook:
         """Run test cell `test_id` (visible and hidden tests, or the visible check
         alone as a student sees it) after running `replacement` code, which
         redefines the student's answer."""
-        namespace = dict(self.namespace)
-        self._exec(replacement, namespace)
-        cell = self.cells[test_id]
-        self._exec(HIDDEN_TESTS.sub("", cell) if visible_only else cell, namespace)
+        # In the notebook's own namespace, as in a kernel: the notebook's other functions
+        # look their helpers up there, so a replaced helper reaches them. Restored after.
+        saved = dict(self.namespace)
+        try:
+            self._exec(replacement, self.namespace)
+            cell = self.cells[test_id]
+            self._exec(HIDDEN_TESTS.sub("", cell) if visible_only else cell, self.namespace)
+        finally:
+            self.namespace.clear()
+            self.namespace.update(saved)
 
     def run_all_tests(self) -> list[str]:
         """Run every test cell against the solution; returns their grade ids."""

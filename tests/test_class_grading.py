@@ -9,8 +9,6 @@ import csv
 import hashlib
 import json
 import shutil
-import socket
-import threading
 import zipfile
 from pathlib import Path
 
@@ -19,7 +17,7 @@ import pytest
 from autograder.cli import main
 from autograder.course import Course
 from autograder.gradebook import open_gradebook
-from class_builder import ASSIGNMENT, EXPECTED, build_download
+from class_builder import ASSIGNMENT, EXPECTED, Listener, build_download
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -27,25 +25,6 @@ pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap is needed for the sandbox (see .ci/run)"),
 ]
-
-
-class Listener:
-    """A TCP server on the grader's loopback that records any connection."""
-
-    def __init__(self):
-        self.server = socket.create_server(("127.0.0.1", 0))
-        self.port = self.server.getsockname()[1]
-        self.connections = 0
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self):
-        while True:
-            try:
-                connection, _ = self.server.accept()
-            except OSError:
-                return
-            self.connections += 1
-            connection.close()
 
 
 def digest(folder: Path) -> dict[str, str]:

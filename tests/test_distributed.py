@@ -20,12 +20,10 @@ from pathlib import Path
 
 import pytest
 
-from autograder import gradebook, report
 from autograder.cli import main
 from autograder.course import Course
-from class_builder import ASSIGNMENT, EXPECTED, build_download
+from class_builder import ASSIGNMENT, EXPECTED, collected_class, copy_course, graded_results
 
-ROOT = Path(__file__).resolve().parent.parent
 
 pytestmark = [
     pytest.mark.slow,
@@ -35,48 +33,23 @@ pytestmark = [
 
 @pytest.fixture(scope="module")
 def collected(tmp_path_factory):
-    """The class test's download, collected into a course (not graded yet)."""
-    root = tmp_path_factory.mktemp("collected")
-    Course(ROOT).copy_to(root, [ASSIGNMENT])
-    shutil.copytree(ROOT / "release" / ASSIGNMENT, root / "release" / ASSIGNMENT)
-    download = tmp_path_factory.mktemp("lms") / "export"
-    build_download(root, download, probe_port=9, snoop_marker=root.parent / "pwned.txt")
-    assert main(["--course-dir", str(root), "collect", str(download)]) == 1  # README.txt is not a notebook
-    return root
+    folder = tmp_path_factory.mktemp("collected")
+    return collected_class(folder / "course", probe_port=9, snoop_marker=folder / "pwned.txt")
 
 
-def copy_of(collected: Path, folder: Path, db_url: str | None = None) -> Course:
-    shutil.copytree(collected, folder)
-    if db_url:
-        with (folder / "nbgrader_config.py").open("a") as config:
-            config.write(f"\nc.CourseDirectory.db_url = {db_url!r}\n")
-    return Course(folder)
+def copy_of(collected: Course, folder: Path, db_url: str | None = None) -> Course:
+    return copy_course(collected, folder, f"c.CourseDirectory.db_url = {db_url!r}" if db_url else "")
 
 
 def grade(course: Course, *options: str) -> int:
     return main(["--course-dir", str(course.root), "grade", ASSIGNMENT, "--cell-timeout", "20", "--memory-gb", "4", *options])
 
 
-def results(course: Course) -> dict[str, object]:
-    """Per student: every grade's automatic score, or the outcome when not graded;
-    and how many submission rows the gradebook holds for them."""
-    outcomes = report.load_outcomes(course, ASSIGNMENT)
-    found = {}
-    with gradebook.open_gradebook(course) as gb:
-        for student in gb.students:
-            rows = [s for s in student.submissions if s.assignment.name == ASSIGNMENT]
-            found[student.id] = (len(rows), sorted((g.name, g.auto_score) for s in rows for n in s.notebooks for g in n.grades))
-    for student, outcome in outcomes.items():
-        if outcome["status"] != "graded":
-            found[student] = outcome["status"]
-    return found
-
-
 @pytest.fixture(scope="module")
 def local(collected, tmp_path_factory):
     course = copy_of(collected, tmp_path_factory.mktemp("local") / "course")
     assert grade(course, "--jobs", "2") == 1  # the unreadable file
-    return results(course)
+    return graded_results(course)
 
 
 def test_local_cluster_gives_the_class_its_expected_scores(local):
@@ -132,7 +105,7 @@ def test_a_scheduler_and_two_workers_give_the_same_scores(collected, local, clus
     course = copy_of(collected, tmp_path / "course")
     assert cluster.address.startswith("tcp://127.0.0.1:")
     assert grade(course, "--scheduler", cluster.address) == 1
-    assert results(course) == local
+    assert graded_results(course) == local
 
 
 def test_a_worker_killed_mid_grading_loses_nothing(collected, local, cluster, tmp_path):
@@ -146,7 +119,7 @@ def test_a_worker_killed_mid_grading_loses_nothing(collected, local, cluster, tm
     os.killpg(cluster.workers[0].pid, 9)  # the machine is gone, with its sandboxes
     grading.join(timeout=1200)
     assert codes == [1]
-    assert results(course) == local  # every student once, with the single-machine scores
+    assert graded_results(course) == local  # every student once, with the single-machine scores
 
 
 def start_postgres() -> tuple[str, callable]:
@@ -194,7 +167,7 @@ def test_postgresql_is_the_gradebook_and_regrading_changes_nothing(collected, lo
     course = copy_of(collected, tmp_path / "course", db_url=postgres("course"))
     for _ in range(3):  # graded, then re-graded twice
         assert grade(course, "--jobs", "2") == 1
-        assert results(course) == local
+        assert graded_results(course) == local
     from nbgrader.apps import NbGraderAPI
     from nbgrader.coursedir import CourseDirectory
 
