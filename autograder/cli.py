@@ -76,8 +76,10 @@ def grade_options(args: argparse.Namespace) -> grade.GradeOptions:
         "Execute": {"timeout": args.cell_timeout},
         "SandboxedExecute": {"memory_gb": args.memory_gb, "sandbox": False if args.no_sandbox else None},
     }
-    config = {section: {k: v for k, v in values.items() if v is not None} for section, values in overrides.items()}
-    return grade.GradeOptions(jobs=args.jobs, scheduler=args.scheduler, config={k: v for k, v in config.items() if v})
+    config = grade.GradeOptions().config
+    for section, values in overrides.items():
+        config.setdefault(section, {}).update({k: v for k, v in values.items() if v is not None})
+    return grade.GradeOptions(jobs=args.jobs, scheduler=args.scheduler, config=config)
 
 
 def cmd_grade(course: Course, args: argparse.Namespace) -> int:
@@ -135,7 +137,8 @@ def cmd_demo(course: Course, args: argparse.Namespace) -> int:
         for assignment in assignments:
             for student, fraction in DEMO_STUDENTS.items():
                 samples.write_submission(demo.root, student, assignment, fraction)
-            options = grade.GradeOptions(config={} if sandboxed else {"SandboxedExecute": {"sandbox": False}})
+            options = grade.GradeOptions()
+            options.config["SandboxedExecute"]["sandbox"] = sandboxed
             outcomes = grade.grade(demo, assignment, options=options)
             tables.append(report.format_table(report.scores(demo, assignment), {o.student: o.__dict__ for o in outcomes}))
     print("\nSamples: alice = full solution, bob = first half solved, carol = untouched release.")

@@ -40,7 +40,7 @@ from autograder import settings
 from autograder.autograde import error_summary
 from autograder.course import CourseError
 from autograder.gradebook import open_gradebook
-from autograder.repair import NOTE_CELL_ID, WIDGET_STATE, add_note, repair_widget_state
+from autograder.repair import NOTE_CELL_ID, add_note, repair_widget_state
 from autograder.sandbox import METADATA_KEY
 
 HIDDEN_NOTE = "# (further checks ran here; they stay hidden)"
@@ -141,9 +141,11 @@ def make_renderable(path: Path) -> list[str]:
     nb = nbformat.read(path, as_version=4)
     notes = repair_widget_state(nb)
     # nbconvert reads metadata.widgets[WIDGET_STATE]["state"] whenever there is metadata.widgets.
-    if nb.metadata.get("widgets") is None or WIDGET_STATE in nb.metadata.widgets:
+    empty = nb.metadata.get("widgets") == {}
+    if empty:
+        del nb.metadata["widgets"]
+    if not notes and not empty:
         return []
-    del nb.metadata["widgets"]
     if notes:
         nb.cells = [cell for cell in nb.cells if cell.get("id") != NOTE_CELL_ID]
         add_note(nb, [*nb.metadata.get(METADATA_KEY, {}).get("repairs", []), *notes])

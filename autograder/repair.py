@@ -207,6 +207,8 @@ def repair_widget_state(nb: nbformat.NotebookNode) -> list[str]:
     if saved is None or isinstance(saved, dict) and isinstance(saved.get("state"), dict):
         return []
     del nb.metadata["widgets"][WIDGET_STATE]
+    if not nb.metadata["widgets"]:  # nbconvert fails on an empty widgets entry too
+        del nb.metadata["widgets"]
     return ["the notebook's saved widget state was incomplete (as Colab sometimes saves it); removed it."]
 
 
