@@ -185,6 +185,7 @@ class Listener:
 
 def collected_class(folder: Path, probe_port: int, snoop_marker: Path) -> Course:
     """A course in `folder` whose submitted/ holds the class, collected from its download (not graded)."""
+    folder.mkdir(parents=True)
     Course(ROOT).copy_to(folder, [ASSIGNMENT])
     shutil.copytree(ROOT / "release" / ASSIGNMENT, folder / "release" / ASSIGNMENT)
     download = folder.parent / f"{folder.name}-download"

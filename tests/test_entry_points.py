@@ -8,10 +8,6 @@ nothing written outside, time, memory and output capped)."""
 from __future__ import annotations
 
 import shutil
-import subprocess
-import sys
-import time
-import urllib.request
 
 import pytest
 
@@ -19,7 +15,7 @@ from autograder.cli import main
 from class_builder import (
     ASSIGNMENT, EXPECTED, Listener, autograded_text, collected_class, copy_course, graded_results, sandbox_evidence,
 )
-from test_formgrader import CHROMIUM, free_port
+from test_formgrader import CHROMIUM, browser_page, formgrader_server
 
 playwright = pytest.importorskip("playwright.sync_api")
 pytestmark = [
@@ -68,28 +64,8 @@ def autograde_every_row(url: str, page) -> None:
 @pytest.fixture(scope="module")
 def by_formgrader(collected, tmp_path_factory):
     course = copy_course(collected[0], tmp_path_factory.mktemp("formgrader") / "course", LIMITS)
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "jupyter", "server", "--no-browser", f"--port={port}", "--ip=127.0.0.1",
-         "--IdentityProvider.token=", "--ServerApp.password=", "--ServerApp.disable_check_xsrf=True",
-         "--allow-root", f"--ServerApp.root_dir={course.root}"],
-        cwd=course.root, env=course.environment(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(120):
-            try:
-                urllib.request.urlopen(f"{url}/api/status", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.5)
-        with playwright.sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
-            autograde_every_row(url, browser.new_page())
-            browser.close()
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+    with formgrader_server(course) as url, browser_page() as page:
+        autograde_every_row(url, page)
     return course
 
 

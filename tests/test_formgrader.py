@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -31,13 +32,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def formgrader(tmp_path_factory):
-    course = Course(ROOT).copy_to(tmp_path_factory.mktemp("formgrader"), [ASSIGNMENT])
-    release.release(course, [ASSIGNMENT])
-    samples.write_submission(course.root, "ada", ASSIGNMENT, fraction=1.0)
-    course.nbgrader("autograde", ASSIGNMENT, "--force")
-
+@contextmanager
+def formgrader_server(course: Course):
+    """A Jupyter server with formgrader on `course`, on 127.0.0.1 only; yields its URL."""
     port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "jupyter", "server", "--no-browser", f"--port={port}", "--ip=127.0.0.1",
@@ -46,26 +43,42 @@ def formgrader(tmp_path_factory):
         cwd=course.root, env=course.environment(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"
-    for _ in range(120):
-        try:
-            urllib.request.urlopen(f"{url}/api/status", timeout=1)
-            break
-        except OSError:
-            time.sleep(0.5)
-    else:
-        server.kill()
-        pytest.fail("jupyter server did not start")
+    try:
+        for _ in range(120):
+            try:
+                urllib.request.urlopen(f"{url}/api/status", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.5)
+        else:
+            pytest.fail("jupyter server did not start")
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+@contextmanager
+def browser_page():
+    """A page of Debian's chromium, headless, driven by Playwright."""
     with playwright.sync_playwright() as p:
         browser = p.chromium.launch(
             executable_path=CHROMIUM,
             args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                   "--disable-sync", "--no-first-run"],
         )
-        page = browser.new_page()
-        yield url, page
+        yield browser.new_page()
         browser.close()
-    server.terminate()
-    server.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def formgrader(tmp_path_factory):
+    course = Course(ROOT).copy_to(tmp_path_factory.mktemp("formgrader"), [ASSIGNMENT])
+    release.release(course, [ASSIGNMENT])
+    samples.write_submission(course.root, "ada", ASSIGNMENT, fraction=1.0)
+    course.nbgrader("autograde", ASSIGNMENT, "--force")
+    with formgrader_server(course) as url, browser_page() as page:
+        yield url, page
 
 
 def test_formgrader_lists_the_assignment(formgrader):

@@ -30,6 +30,7 @@ sys.path.insert(0, str(ROOT))
 from autograder import release, samples  # noqa: E402
 from autograder.course import Course  # noqa: E402
 
+ASSIGNMENT_FOR_OVERHEAD = "01_memory_math"
 PLAIN_CONFIG = """c = get_config()
 c.CourseDirectory.course_id = "quantization-course"
 c.Execute.timeout = 300
@@ -68,6 +69,24 @@ def bare(course: Course, jobs: int) -> float:
     return time.perf_counter() - started
 
 
+def echo(files: dict[str, bytes]) -> dict[str, bytes]:
+    return files
+
+
+def task_overhead(course: Course, jobs: int, tasks: int = 40) -> float:
+    """Seconds a grading task costs beyond its own work on the local cluster: scheduling
+    plus sending a submission's files there and a graded notebook's worth back."""
+    from autograder.grade import GradeOptions, dask_client, submission_files
+
+    files = submission_files(course, ASSIGNMENT_FOR_OVERHEAD, "student000")
+    with dask_client(GradeOptions(jobs=jobs)) as client:
+        client.submit(echo, files, pure=False).result()  # workers warm
+        started = time.perf_counter()
+        for _ in range(tasks):  # one at a time: the round trip, not the throughput
+            client.submit(echo, files, pure=False).result()
+        return (time.perf_counter() - started) / tasks
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--students", type=int, default=8)
@@ -83,11 +102,14 @@ def main() -> None:
             sequential = timed([sys.executable, "-m", "nbgrader", "autograde", assignment, "--force"], plain)
             graded = timed([sys.executable, "-m", "autograder", "grade", assignment, "--jobs", str(jobs)], ours)
             executed = bare(make_class(Path(c), assignment, args.students), jobs)
+            overhead = task_overhead(ours, jobs) if assignment == ASSIGNMENT_FOR_OVERHEAD else None
         print(f"\n{assignment}:")
         print(f"  plain sequential nbgrader autograde: {sequential:7.1f} s  ({sequential / args.students:.1f} s per submission)")
         print(f"  autograder grade ({jobs} workers):       {graded:7.1f} s  ({graded / args.students:.1f} s per submission)")
         print(f"  bare execution ({jobs} processes):       {executed:7.1f} s  ({executed / args.students:.1f} s per submission)")
         print(f"  autograder grade vs plain nbgrader: {sequential / graded:.2f}x; vs bare execution: {executed / graded:.2f}x")
+        if overhead is not None:
+            print(f"  Dask task overhead (scheduling + transfer, per submission): {overhead * 1000:.1f} ms")
 
 
 if __name__ == "__main__":
