@@ -11,6 +11,7 @@ import shutil
 
 import pytest
 
+from autograder import gradebook
 from autograder.cli import main
 from class_builder import (
     ASSIGNMENT, EXPECTED, Listener, autograded_text, collected_class, copy_course, graded_results, sandbox_evidence,
@@ -45,6 +46,7 @@ def by_cli(collected, tmp_path_factory):
 @pytest.fixture(scope="module")
 def by_nbgrader(collected, tmp_path_factory):
     course = copy_course(collected[0], tmp_path_factory.mktemp("nbgrader") / "course", LIMITS)
+    gradebook.register(course, ASSIGNMENT)  # what `nbgrader generate_assignment` does first
     result = course.nbgrader("autograde", ASSIGNMENT, "--force", check=False)
     assert "garbage" in result.stdout + result.stderr  # nbgrader reports the one file it cannot read
     return course
@@ -64,6 +66,7 @@ def autograde_every_row(url: str, page) -> None:
 @pytest.fixture(scope="module")
 def by_formgrader(collected, tmp_path_factory):
     course = copy_course(collected[0], tmp_path_factory.mktemp("formgrader") / "course", LIMITS)
+    gradebook.register(course, ASSIGNMENT)
     with formgrader_server(course) as url, browser_page() as page:
         autograde_every_row(url, page)
     return course
