@@ -4,12 +4,14 @@ exercise states), and a mistake in an earlier helper costs only its own
 exercise.
 
 The notebook runs offline here (the packaged all-MiniLM-L6-v2 as MODEL). The
-visible checks add tiny Llama causal LMs, untied, tied and with odd widths,
-handed over as skeletons built from a configuration alone (nothing to load
-by name), so mistakes about the LM head, tied weights, buffers and rounding
-show on the student's screen; the hidden tests vary the architecture
-(BertGeneration, whose LM head is not named lm_head; Qwen2; biased Llama) and
-add meta-device skeletons of models that exist nowhere (Llama-2-7B's shape).
+visible checks add tiny causal LMs: Llamas untied, tied and with odd widths,
+and a BertGeneration decoder whose LM head is lm_head.decoder, handed over as
+skeletons built from a configuration alone (nothing to load by name), so
+mistakes about the LM head, tied weights, buffers and rounding show on the
+student's screen; the hidden tests vary the architecture (XLNet, whose LM
+head is lm_loss and whose weights sit on modules with children; Qwen2; a
+biased Llama) and add meta-device skeletons of models that exist nowhere
+(Llama-2-7B's shape, a wide one with odd widths).
 Exercise 5's checks use inputs crafted to hit each rule exactly: values on
 the midpoints, values where w * (1 / absmax) and w / absmax get different
 codes, full and shorter blocks of zeros, odd counts."""
@@ -84,7 +86,7 @@ def modules_kept_16bit(model):
 def modules_kept_16bit(model):
     return sorted(name for name, m in model.named_modules()
                   if list(m.parameters(recurse=False)) and not (isinstance(m, torch.nn.Linear) and name != "lm_head"))
-''', visible=False),
+'''),
     "read from a loaded model instead of predicted (modules)": Wrong("test_modules_kept_16bit", '''
 def modules_kept_16bit(model):
     return actual_16bit_modules(load_once("4-bit NF4", model.name_or_path))
@@ -177,7 +179,7 @@ def predict_footprint_4bit(model):
     total = sum(math.ceil(p.numel() / 2) if id(p) in quantized else p.numel() * p.element_size()
                 for p in model.parameters())
     return total + sum(b.numel() * b.element_size() for b in model.buffers())
-''', visible=False),
+'''),
     "read from a loaded model instead of predicted (footprint)": Wrong("test_predict_footprint_4bit", '''
 def predict_footprint_4bit(model):
     return load_once("4-bit NF4", model.name_or_path).get_memory_footprint()
@@ -720,7 +722,7 @@ def modules_kept_16bit(model):
     return sorted(name for name, m in model.named_modules()
                   if not list(m.children()) and list(m.parameters())
                   and not (isinstance(m, torch.nn.Linear) and m is not head))
-''', visible=False),
+'''),
     "every 2-D weight counted as 4-bit (embeddings too)": Wrong("test_predict_footprint_4bit", '''
 def predict_footprint_4bit(model):
     head = model.get_output_embeddings()
@@ -789,6 +791,25 @@ def nf4_mean_abs_error(w, blocksize=64):
     restored = nf4_dequantize(packed, absmax, tuple(w.shape), blocksize)
     diff = np.abs(w.detach().cpu().float().numpy() - restored.numpy())
     return float(diff.sum() / diff.size)
+'''),
+})
+
+WRONG_ANSWERS.update({
+    "code books counted once per model": Wrong("test_predict_true_total_4bit", '''
+def predict_true_total_4bit(model, double_quant=False):
+    head = model.get_output_embeddings()
+    total = predict_footprint_4bit(model) + 16 * 4 + (4 * 256 if double_quant else 0)
+    for m in model.modules():
+        if isinstance(m, torch.nn.Linear) and m is not head:
+            blocks = math.ceil(m.weight.numel() / 64)
+            total += blocks + 4 + 4 * math.ceil(blocks / 256) if double_quant else 4 * blocks
+    return total
+'''),
+    "mean error computed in float16": Wrong("test_nf4_dequantize", '''
+def nf4_mean_abs_error(w, blocksize=64):
+    packed, absmax = nf4_quantize(w, blocksize)
+    restored = nf4_dequantize(packed, absmax, tuple(w.shape), blocksize)
+    return (w.detach().cpu().half() - restored.half()).abs().mean().item()
 '''),
 })
 
