@@ -59,13 +59,18 @@ def before_you_submit(release, namespace=None, notebook=None, history=None):
                 return reply["ipynb"], "the notebook as it is now in Colab"
         except Exception:
             pass
+        # VS Code names the file; Jupyter gives its path, maybe relative to the server's root
+        # folder, while the kernel runs in the notebook's folder.
         for path in (namespace.get("__vsc_ipynb_file__"), namespace.get("__session__"), os.environ.get("JPY_SESSION_NAME")):
-            if isinstance(path, str) and path.endswith(".ipynb") and os.path.isfile(path):
-                try:
-                    with open(path, encoding="utf-8") as f:
-                        return json.load(f), f"{os.path.basename(path)} as last saved (save first, so that it sees your latest edits)"
-                except Exception:
-                    pass
+            if not (isinstance(path, str) and path.endswith(".ipynb")):
+                continue
+            for candidate in (path, os.path.basename(path)):
+                if os.path.isfile(candidate):
+                    try:
+                        with open(candidate, encoding="utf-8") as f:
+                            return json.load(f), f"{os.path.basename(path)} as last saved (save first, so that it sees your latest edits)"
+                    except Exception:
+                        pass
         return None, None
 
     try:
@@ -121,15 +126,15 @@ def before_you_submit(release, namespace=None, notebook=None, history=None):
 
         # 2. Answers still the placeholder, and every visible check re-run in this namespace.
         for exercise in release["exercises"]:
-            title = exercise["title"]
+            title, stub_left = exercise["title"], False
             for gid in exercise["answers"]:
                 info, cell = release["cells"][gid], located.get(gid)
                 if cell is not None:
                     source = text(cell.get("source"))
                     if info["type"] == "markdown" and ("YOUR ANSWER HERE" in source or not source.strip()):
                         note(title, "to do", "the written answer is still empty (YOUR ANSWER HERE)")
-                    elif info["type"] == "code" and "raise NotImplementedError" in source:
-                        note(title, "to do", "the answer cell still has raise NotImplementedError()")
+                    elif info["type"] == "code" and "raise NotImplementedError()" in source:
+                        stub_left = True  # to do, unless the answer is elsewhere and its checks pass
                     elif not exercise["checks"]:
                         note(title, "ok", "answered (graded by hand)")
                 elif not exercise["checks"]:
@@ -144,17 +149,24 @@ def before_you_submit(release, namespace=None, notebook=None, history=None):
                 try:
                     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
                         exec(compile(source, f"<check {gid}>", "exec"), namespace)
-                except NotImplementedError:
-                    note(title, "to do", "your code still raises NotImplementedError")
                 except Exception as error:  # AssertionError: the check's own message
-                    message = (str(error).strip().splitlines() or [""])[0][:300]
-                    if isinstance(error, NameError):
+                    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+                    message = " ".join(lines[:2])[:300]
+                    chain, cause = [], error
+                    while cause is not None and len(chain) < 10:
+                        chain.append(cause)
+                        cause = cause.__cause__ or cause.__context__
+                    if any(isinstance(e, NotImplementedError) for e in chain) or "raised NotImplementedError" in message:
+                        note(title, "to do", "your code still raises NotImplementedError")
+                    elif isinstance(error, NameError):
                         note(title, "to do", f"{message}: answer the exercise and run its cell")
                     else:
                         kind = "" if isinstance(error, AssertionError) else f"{type(error).__name__}: "
                         note(title, "fails", (kind + message) or type(error).__name__)
                 else:
                     note(title, "ok", "its visible check passes")
+            if stub_left and status.get(title, ("?",))[0] != "ok":
+                note(title, "to do", "the answer cell still has raise NotImplementedError()")
 
         # 3. The report.
         print("Before you submit")

@@ -197,7 +197,8 @@ def toy_release() -> nbformat.NotebookNode:
                     "test_double", grade=True, points=1),
         nbformat.v4.new_markdown_cell("## Exercise 2: halve it (1 point)"),
         graded_cell("code", f"def half(x):\n{STUB}", "half", solution=True),
-        graded_cell("code", "assert half(4) == 2, f'half(4): expected 2, got {half(4)}'", "test_half", grade=True, points=1),
+        graded_cell("code", "try:\n    got = half(4)\nexcept Exception as e:\n    raise AssertionError(f'half(4) raised {type(e).__name__}:\\n{e}')\n"
+                            "assert got == 2, f'half(4): expected 2, got {got}'", "test_half", grade=True, points=1),
         nbformat.v4.new_markdown_cell("## Exercise 3: why? (2 points, graded by hand)"),
         graded_cell("markdown", "YOUR ANSWER HERE", "why", solution=True, grade=True, points=2),
     ]
@@ -281,13 +282,36 @@ def test_checklist_of_a_half_solved_notebook_lists_exactly_the_rest(tmp_monkeypa
     assert "1 of 3 exercises look done" in capsys.readouterr().out
 
 
+def test_checklist_accepts_an_answer_written_in_another_cell(tmp_monkeypatch):
+    """The stub is left, but the function is defined below it and its check passes:
+    the grader runs the whole notebook, so this counts."""
+    nb = toy_release()
+    stub = next(c for c in nb.cells if c.get("id") == "double")
+    nb.cells.insert(nb.cells.index(stub) + 1, nbformat.v4.new_code_cell("def double(x):\n    return 2 * x"))
+    found, _ = run_in_process(nb, tmp_monkeypatch)
+    assert statuses(found)["Exercise 1: double it"] == "ok"
+    assert statuses(found)["Exercise 2: halve it"] == "to do"
+
+
+def test_checklist_reads_a_jupyter_path_relative_to_the_server_root(tmp_monkeypatch):
+    nb = toy_release()
+    folder = Path(tmp_monkeypatch.tmp)
+    nbformat.write(nb, folder / "memory_math.ipynb")
+    tmp_monkeypatch.chdir(folder)  # the kernel runs in the notebook's folder
+    tmp_monkeypatch.setitem(sys.modules, "google.colab", None)
+    namespace = {"__name__": "__main__", "In": [""], "__session__": "course/release/memory_math.ipynb"}
+    source = next(c for c in nb.cells if c.get("id") == release.SUBMIT_CELL_ID).source
+    exec(compile(source, "<cell>", "exec"), namespace)
+    assert statuses(namespace["_checklist"])["Exercise 3: why?"] == "to do"  # it read the markdown
+
+
 def test_checklist_reports_a_failing_check_with_its_message(tmp_monkeypatch, capsys):
     nb = toy_release()
     answer(nb, "double", "def double(x):\n    return x + x + 1")
     answer(nb, "half", "def half(x):\n    return x.halve()")
     found, _ = run_in_process(nb, tmp_monkeypatch)
     assert found["Exercise 1: double it"] == ("fails", "double(2): expected 4, got 5")
-    assert found["Exercise 2: halve it"] == ("fails", "AttributeError: 'int' object has no attribute 'halve'")
+    assert found["Exercise 2: halve it"] == ("fails", "half(4) raised AttributeError: 'int' object has no attribute 'halve'")
     out = capsys.readouterr().out
     assert "FAILS  Exercise 1: double it: double(2): expected 4, got 5" in out
     assert "ok\n" not in out  # what the checks print is not repeated
