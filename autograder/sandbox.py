@@ -27,6 +27,7 @@ next cell; the cell that killed it says so.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import resource
 import shutil
@@ -149,6 +150,21 @@ class SandboxKernelSpecs(KernelSpecManager):
         return spec
 
 
+class ShortLogContent(logging.Filter):
+    """nbclient logs every kernel message's content at debug level, and formgrader sends
+    that log to the browser: a cell that floods its output would freeze the page."""
+
+    limit = 2000  # characters of a message's content kept in the log
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.msg == "content: %s":
+            # logging unpacks a lone dict argument: the content itself is then record.args
+            content = record.args if isinstance(record.args, dict) else record.args[0]
+            if len(text := str(content)) > self.limit:
+                record.args = (f"{text[:self.limit]} ... [{len(text) - self.limit:,} more characters]",)
+        return True
+
+
 class SandboxedExecute(Execute):
     """nbgrader's Execute with the course's sandbox and limits (see the module
     docstring). Every setting is a trait, set in ``nbgrader_config.py``."""
@@ -207,9 +223,12 @@ class SandboxedExecute(Execute):
         self._cell_timeout = self.timeout
         self._notes = []
         self._sockets = tempfile.mkdtemp(prefix="grader-ipc-")
+        short = ShortLogContent()
+        self.log.addFilter(short)
         try:
             nb, resources = super().preprocess(nb, resources, km)
         finally:
+            self.log.removeFilter(short)
             self.timeout = self._cell_timeout
             shutil.rmtree(self._sockets, ignore_errors=True)
             if self.fork_server and self.sandbox:

@@ -61,3 +61,20 @@ def test_output_is_capped_while_the_cell_runs():
 def test_a_clean_notebook_leaves_no_notes():
     nb = run("print(6 * 7)")
     assert text(nb.cells[0]) == "42\n" and METADATA_KEY not in nb.metadata
+
+
+def test_the_log_keeps_only_the_start_of_a_flooding_messages_content():
+    """formgrader shows nbgrader's log in the browser: 11 MB of it froze the page."""
+    import logging
+
+    from autograder.sandbox import ShortLogContent
+
+    log = logging.getLogger("test-short-log-content")
+    records = []
+    log.addHandler(type("Keep", (logging.Handler,), {"emit": lambda self, r: records.append(r.getMessage())})())
+    log.setLevel(logging.DEBUG)
+    log.addFilter(ShortLogContent())
+    log.debug("content: %s", {"name": "stdout", "text": "spam" * 100_000})
+    log.debug("content: %s", {"name": "stdout", "text": "short"})
+    assert len(records[0]) < 2_100 and "more characters" in records[0]
+    assert records[1] == "content: {'name': 'stdout', 'text': 'short'}"
