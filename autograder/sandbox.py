@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import resource
 import shutil
@@ -247,7 +248,7 @@ class SandboxedExecute(Execute):
             self._error(cell, "NotebookTimeoutError",
                         f"not run: the notebook used up its {self.notebook_timeout} s before this cell")
             return cell, resources
-        self.timeout = max(1, int(min(left, self._cell_timeout or left)))
+        self.timeout = math.ceil(min(left, self._cell_timeout or left))  # up, so the limit leaves no sliver
         try:
             return super().preprocess_cell(cell, resources, index)
         except DeadKernelError:
