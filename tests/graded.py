@@ -9,6 +9,7 @@ tests/test_coverage.py checks that every graded test cell has enough of both."""
 
 from __future__ import annotations
 
+import ast
 import os
 import re
 from dataclasses import dataclass
@@ -130,6 +131,18 @@ class SolvedNotebook:
             except Exception:
                 failed.append(test_id)
         assert failed == [wrong.test_id]
+
+    def assert_test_cells_show_no_value(self) -> None:
+        """nbgrader reads a test cell's displayed value as partial credit: the last
+        statement of every test cell, visible part alone or whole, must give None."""
+        for test_id in self.test_ids():
+            for source in (self.cells[test_id], HIDDEN_TESTS.sub("", self.cells[test_id])):
+                *body, last = ast.parse(source).body
+                namespace = dict(self.namespace)
+                exec(compile(ast.Module(body=body, type_ignores=[]), "<cell>", "exec"), namespace)
+                if isinstance(last, ast.Expr):
+                    value = eval(compile(ast.Expression(last.value), "<cell>", "eval"), namespace)
+                    assert value is None, (test_id, value)
 
     def test_ids(self) -> list[str]:
         nb = nbformat.read(self.path, as_version=4)
