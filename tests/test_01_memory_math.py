@@ -553,6 +553,168 @@ def kv_cache_gb(n_layers, n_kv_heads, head_dim, seq_len, batch_size=1, bytes_per
     "quiz with 13 parameters instead of 13e9": Wrong("test_quiz_13b_fp16", 'q1_13b_fp16_gb = memory_gb(13, "fp16")'),
     "quiz as text": Wrong("test_quiz_13b_fp16", 'q1_13b_fp16_gb = "26 GB"'),
     "quiz in GiB, rounded": Wrong("test_quiz_13b_fp16", "q1_13b_fp16_gb = round(13e9 * 2 / 2**30)"),
+
+    # Exercise 10: deployment_gb
+    "deployment: LM head quantized too": Wrong("test_deployment_gb", """
+def deployment_gb(config, seq_len, batch_size=1, bits=4, group_size=128, zero_point_bits=0):
+    h, v, n = config["hidden_size"], config["vocab_size"], config["num_hidden_layers"]
+    heads = config["num_attention_heads"]
+    kv = config.get("num_key_value_heads", heads)
+    kept = v * h + 2 * n * h + h
+    quantized = count_llama_params(config) - kept
+    weights = quantized * effective_bits_per_weight(bits, group_size, 16, zero_point_bits) / 8 + kept * 2
+    return weights / 1e9 + kv_cache_gb(n, kv, h // heads, seq_len, batch_size)
+"""),
+    "deployment: tied embeddings counted twice": Wrong("test_deployment_gb", """
+def deployment_gb(config, seq_len, batch_size=1, bits=4, group_size=128, zero_point_bits=0):
+    h, v, n = config["hidden_size"], config["vocab_size"], config["num_hidden_layers"]
+    heads = config["num_attention_heads"]
+    kv = config.get("num_key_value_heads", heads)
+    kept = 2 * v * h + 2 * n * h + h
+    quantized = count_llama_params(config) - (v * h * (1 if config.get("tie_word_embeddings") else 2) + 2 * n * h + h)
+    weights = quantized * effective_bits_per_weight(bits, group_size, 16, zero_point_bits) / 8 + kept * 2
+    return weights / 1e9 + kv_cache_gb(n, kv, h // heads, seq_len, batch_size)
+"""),
+    "deployment: KV cache in the weights' width": Wrong("test_deployment_gb", """
+def deployment_gb(config, seq_len, batch_size=1, bits=4, group_size=128, zero_point_bits=0):
+    h, v, n = config["hidden_size"], config["vocab_size"], config["num_hidden_layers"]
+    heads = config["num_attention_heads"]
+    kv = config.get("num_key_value_heads", heads)
+    kept = v * h * (1 if config.get("tie_word_embeddings", False) else 2) + 2 * n * h + h
+    quantized = count_llama_params(config) - kept
+    weights = quantized * effective_bits_per_weight(bits, group_size, 16, zero_point_bits) / 8 + kept * 2
+    return weights / 1e9 + kv_cache_gb(n, kv, h // heads, seq_len, batch_size, bytes_per_value=bits / 8)
+"""),
+    "deployment: GiB where GB is asked": Wrong("test_deployment_gb", """
+def deployment_gb(config, seq_len, batch_size=1, bits=4, group_size=128, zero_point_bits=0):
+    h, v, n = config["hidden_size"], config["vocab_size"], config["num_hidden_layers"]
+    heads = config["num_attention_heads"]
+    kv = config.get("num_key_value_heads", heads)
+    kept = v * h * (1 if config.get("tie_word_embeddings", False) else 2) + 2 * n * h + h
+    quantized = count_llama_params(config) - kept
+    weights = quantized * effective_bits_per_weight(bits, group_size, 16, zero_point_bits) / 8 + kept * 2
+    kv_bytes = 2 * n * kv * (h // heads) * seq_len * batch_size * 2
+    return (weights + kv_bytes) / 2**30
+"""),
+    "deployment: batch size ignored": Wrong("test_deployment_gb", """
+def deployment_gb(config, seq_len, batch_size=1, bits=4, group_size=128, zero_point_bits=0):
+    h, v, n = config["hidden_size"], config["vocab_size"], config["num_hidden_layers"]
+    heads = config["num_attention_heads"]
+    kv = config.get("num_key_value_heads", heads)
+    kept = v * h * (1 if config.get("tie_word_embeddings", False) else 2) + 2 * n * h + h
+    quantized = count_llama_params(config) - kept
+    weights = quantized * effective_bits_per_weight(bits, group_size, 16, zero_point_bits) / 8 + kept * 2
+    return weights / 1e9 + kv_cache_gb(n, kv, h // heads, seq_len)
+"""),
+    "deployment: scales forgotten (bare bits)": Wrong("test_deployment_gb", """
+def deployment_gb(config, seq_len, batch_size=1, bits=4, group_size=128, zero_point_bits=0):
+    h, v, n = config["hidden_size"], config["vocab_size"], config["num_hidden_layers"]
+    heads = config["num_attention_heads"]
+    kv = config.get("num_key_value_heads", heads)
+    kept = v * h * (1 if config.get("tie_word_embeddings", False) else 2) + 2 * n * h + h
+    quantized = count_llama_params(config) - kept
+    weights = quantized * bits / 8 + kept * 2
+    return weights / 1e9 + kv_cache_gb(n, kv, h // heads, seq_len, batch_size)
+"""),
+    "deployment: zero point ignored": Wrong("test_deployment_gb", """
+def deployment_gb(config, seq_len, batch_size=1, bits=4, group_size=128, zero_point_bits=0):
+    h, v, n = config["hidden_size"], config["vocab_size"], config["num_hidden_layers"]
+    heads = config["num_attention_heads"]
+    kv = config.get("num_key_value_heads", heads)
+    kept = v * h * (1 if config.get("tie_word_embeddings", False) else 2) + 2 * n * h + h
+    quantized = count_llama_params(config) - kept
+    weights = quantized * effective_bits_per_weight(bits, group_size) / 8 + kept * 2
+    return weights / 1e9 + kv_cache_gb(n, kv, h // heads, seq_len, batch_size)
+"""),
+    "deployment: group size ignored (always 128)": Wrong("test_deployment_gb", """
+def deployment_gb(config, seq_len, batch_size=1, bits=4, group_size=128, zero_point_bits=0):
+    h, v, n = config["hidden_size"], config["vocab_size"], config["num_hidden_layers"]
+    heads = config["num_attention_heads"]
+    kv = config.get("num_key_value_heads", heads)
+    kept = v * h * (1 if config.get("tie_word_embeddings", False) else 2) + 2 * n * h + h
+    quantized = count_llama_params(config) - kept
+    weights = quantized * effective_bits_per_weight(bits, 128, 16, zero_point_bits) / 8 + kept * 2
+    return weights / 1e9 + kv_cache_gb(n, kv, h // heads, seq_len, batch_size)
+"""),
+    "deployment: RMSNorms quantized too": Wrong("test_deployment_gb", """
+def deployment_gb(config, seq_len, batch_size=1, bits=4, group_size=128, zero_point_bits=0):
+    h, v, n = config["hidden_size"], config["vocab_size"], config["num_hidden_layers"]
+    heads = config["num_attention_heads"]
+    kv = config.get("num_key_value_heads", heads)
+    kept = v * h * (1 if config.get("tie_word_embeddings", False) else 2)
+    quantized = count_llama_params(config) - kept
+    weights = quantized * effective_bits_per_weight(bits, group_size, 16, zero_point_bits) / 8 + kept * 2
+    return weights / 1e9 + kv_cache_gb(n, kv, h // heads, seq_len, batch_size)
+"""),
+    "deployment: every parameter quantized (nothing kept in 16-bit)": Wrong("test_deployment_gb", """
+def deployment_gb(config, seq_len, batch_size=1, bits=4, group_size=128, zero_point_bits=0):
+    h, n = config["hidden_size"], config["num_hidden_layers"]
+    heads = config["num_attention_heads"]
+    kv = config.get("num_key_value_heads", heads)
+    weights = count_llama_params(config) * effective_bits_per_weight(bits, group_size, 16, zero_point_bits) / 8
+    return weights / 1e9 + kv_cache_gb(n, kv, h // heads, seq_len, batch_size)
+"""),
+    "deployment: KV cache left out": Wrong("test_deployment_gb", """
+def deployment_gb(config, seq_len, batch_size=1, bits=4, group_size=128, zero_point_bits=0):
+    h, v, n = config["hidden_size"], config["vocab_size"], config["num_hidden_layers"]
+    kept = v * h * (1 if config.get("tie_word_embeddings", False) else 2) + 2 * n * h + h
+    quantized = count_llama_params(config) - kept
+    return (quantized * effective_bits_per_weight(bits, group_size, 16, zero_point_bits) / 8 + kept * 2) / 1e9
+"""),
+    "deployment: KV cache with the attention heads (GQA ignored)": Wrong("test_deployment_gb", """
+def deployment_gb(config, seq_len, batch_size=1, bits=4, group_size=128, zero_point_bits=0):
+    h, v, n = config["hidden_size"], config["vocab_size"], config["num_hidden_layers"]
+    heads = config["num_attention_heads"]
+    kept = v * h * (1 if config.get("tie_word_embeddings", False) else 2) + 2 * n * h + h
+    quantized = count_llama_params(config) - kept
+    weights = quantized * effective_bits_per_weight(bits, group_size, 16, zero_point_bits) / 8 + kept * 2
+    return weights / 1e9 + kv_cache_gb(n, heads, h // heads, seq_len, batch_size)
+"""),
+    "deployment: 16-bit layers counted at 4 bytes": Wrong("test_deployment_gb", """
+def deployment_gb(config, seq_len, batch_size=1, bits=4, group_size=128, zero_point_bits=0):
+    h, v, n = config["hidden_size"], config["vocab_size"], config["num_hidden_layers"]
+    heads = config["num_attention_heads"]
+    kv = config.get("num_key_value_heads", heads)
+    kept = v * h * (1 if config.get("tie_word_embeddings", False) else 2) + 2 * n * h + h
+    quantized = count_llama_params(config) - kept
+    weights = quantized * effective_bits_per_weight(bits, group_size, 16, zero_point_bits) / 8 + kept * 4
+    return weights / 1e9 + kv_cache_gb(n, kv, h // heads, seq_len, batch_size)
+"""),
+    "deployment: optional KV-heads key read with []": Wrong("test_deployment_gb", """
+def deployment_gb(config, seq_len, batch_size=1, bits=4, group_size=128, zero_point_bits=0):
+    h, v, n = config["hidden_size"], config["vocab_size"], config["num_hidden_layers"]
+    heads = config["num_attention_heads"]
+    kv = config["num_key_value_heads"]
+    kept = v * h * (1 if config.get("tie_word_embeddings", False) else 2) + 2 * n * h + h
+    quantized = count_llama_params(config) - kept
+    weights = quantized * effective_bits_per_weight(bits, group_size, 16, zero_point_bits) / 8 + kept * 2
+    return weights / 1e9 + kv_cache_gb(n, kv, h // heads, seq_len, batch_size)
+"""),
+    "deployment: mutates config: fills in the default tie key": Wrong("test_deployment_gb", """
+def deployment_gb(config, seq_len, batch_size=1, bits=4, group_size=128, zero_point_bits=0):
+    config.setdefault("tie_word_embeddings", False)
+    h, v, n = config["hidden_size"], config["vocab_size"], config["num_hidden_layers"]
+    heads = config["num_attention_heads"]
+    kv = config.get("num_key_value_heads", heads)
+    kept = v * h * (1 if config["tie_word_embeddings"] else 2) + 2 * n * h + h
+    quantized = count_llama_params(config) - kept
+    weights = quantized * effective_bits_per_weight(bits, group_size, 16, zero_point_bits) / 8 + kept * 2
+    return weights / 1e9 + kv_cache_gb(n, kv, h // heads, seq_len, batch_size)
+"""),
+    "deployment: rounded to two decimals": Wrong("test_deployment_gb", """
+def deployment_gb(config, seq_len, batch_size=1, bits=4, group_size=128, zero_point_bits=0):
+    h, v, n = config["hidden_size"], config["vocab_size"], config["num_hidden_layers"]
+    heads = config["num_attention_heads"]
+    kv = config.get("num_key_value_heads", heads)
+    kept = v * h * (1 if config.get("tie_word_embeddings", False) else 2) + 2 * n * h + h
+    quantized = count_llama_params(config) - kept
+    weights = quantized * effective_bits_per_weight(bits, group_size, 16, zero_point_bits) / 8 + kept * 2
+    return round(weights / 1e9 + kv_cache_gb(n, kv, h // heads, seq_len, batch_size), 2)
+"""),
+    "hard-coded answers of deployment_gb's visible check": Wrong("test_deployment_gb", """
+def deployment_gb(config, seq_len, batch_size=1, bits=4, group_size=128, zero_point_bits=0):
+    return {2048: 1.832521728, 4096: 5.353775104, 48: 0.000270432}[config["hidden_size"]]
+""", visible=False),
 }
 
 # Correct alternatives to the solution, which every test cell must accept.
@@ -727,13 +889,54 @@ def kv_cache_gb(n_layers, n_kv_heads, head_dim, seq_len, batch_size=1, bytes_per
     "quiz as an int": Answer("test_quiz_13b_fp16", "q1_13b_fp16_gb = 26"),
     "quiz with 10**9": Answer("test_quiz_13b_fp16", "q1_13b_fp16_gb = 13 * 10**9 * 2 / 10**9"),
     "quiz from bf16 (same size)": Answer("test_quiz_13b_fp16", 'q1_13b_fp16_gb = memory_gb(13e9, "bf16")'),
+
+    "deployment in bytes from scratch, 10**9": Answer("test_deployment_gb", """
+def deployment_gb(config, seq_len, batch_size=1, bits=4, group_size=128, zero_point_bits=0):
+    c = {"num_key_value_heads": config["num_attention_heads"], "tie_word_embeddings": False, **config}
+    h, i, n = c["hidden_size"], c["intermediate_size"], c["num_hidden_layers"]
+    head_dim = h // c["num_attention_heads"]
+    kv_width = c["num_key_value_heads"] * head_dim
+    linear = n * (2 * h * h + 2 * h * kv_width + 3 * h * i)
+    kept = c["vocab_size"] * h * (1 if c["tie_word_embeddings"] else 2) + (2 * n + 1) * h
+    weight_bits = linear * (bits * group_size + 16 + zero_point_bits) / group_size + kept * 16
+    kv_bytes = 2 * n * kv_width * seq_len * batch_size * 2
+    return (weight_bits / 8 + kv_bytes) / 10**9
+"""),
+    "parts in GB with exact fractions, then float": Answer("test_deployment_gb", """
+from fractions import Fraction as _F
+def deployment_gb(config, seq_len, batch_size=1, bits=4, group_size=128, zero_point_bits=0):
+    h, v, n = config["hidden_size"], config["vocab_size"], config["num_hidden_layers"]
+    heads = config["num_attention_heads"]
+    kv_heads = config.get("num_key_value_heads") or heads
+    embedding = v * h
+    head = 0 if config.get("tie_word_embeddings", False) else v * h
+    norms = 2 * n * h + h
+    linear = count_llama_params(dict(config)) - embedding - head - norms
+    bits_per_weight = _F(bits) + _F(16 + zero_point_bits, group_size)
+    weights_gb = (linear * bits_per_weight / 8 + (embedding + head + norms) * 2) / 10**9
+    kv_gb = _F(2 * n * kv_heads * (h // heads) * seq_len * batch_size * 2, 10**9)
+    return float(weights_gb + kv_gb)
+"""),
+    "linear layers counted on the meta device": Answer("test_deployment_gb", """
+def deployment_gb(config, seq_len, batch_size=1, bits=4, group_size=128, zero_point_bits=0):
+    with torch.device("meta"):
+        model = transformers.LlamaForCausalLM(transformers.LlamaConfig(**config))
+    linear = sum(m.weight.numel() for m in model.model.layers.modules() if isinstance(m, torch.nn.Linear))
+    kept = sum(p.numel() for p in model.parameters()) - linear
+    weights = linear * effective_bits_per_weight(bits, group_size, 16, zero_point_bits) / 8 + kept * 2
+    cfg = model.config
+    kv = kv_cache_gb(cfg.num_hidden_layers, cfg.num_key_value_heads, cfg.hidden_size // cfg.num_attention_heads,
+                     seq_len, batch_size)
+    return weights / 1e9 + kv
+"""),
 }
 
 # The answer cells in notebook order: a cascade test re-runs the solutions that
 # follow a mistaken helper, so the later functions and the quiz see the mistake,
 # as they would in a student's notebook.
 ANSWER_CELLS = ["bytes_per_param", "memory_gb", "best_format_that_fits", "count_llama_params",
-                "count_params_on_meta", "effective_bits_per_weight", "kv_cache_gb", "quiz_13b_fp16"]
+                "count_params_on_meta", "effective_bits_per_weight", "kv_cache_gb", "quiz_13b_fp16",
+                "deployment_gb"]
 
 # A mistake in a helper that later exercises use: (its answer cell, the mistake).
 CASCADES = {
@@ -744,6 +947,16 @@ CASCADES = {
     "memory_gb with floor division": ("memory_gb", WRONG_ANSWERS["floor division by 1e9"]),
     "count_llama_params that mutates its config": (
         "count_llama_params", WRONG_ANSWERS["mutates config: pops tie_word_embeddings"]),
+    "count_llama_params counting a tied embedding twice": (
+        "count_llama_params", WRONG_ANSWERS["tied embeddings counted twice"]),
+    "count_llama_params ignoring grouped-query attention": (
+        "count_llama_params", WRONG_ANSWERS["grouped-query attention ignored"]),
+    "effective_bits_per_weight without the zero point": (
+        "effective_bits_per_weight", WRONG_ANSWERS["zero point ignored"]),
+    "effective_bits_per_weight with the scale in bytes": (
+        "effective_bits_per_weight", WRONG_ANSWERS["scale counted in bytes"]),
+    "kv_cache_gb ignoring the batch": ("kv_cache_gb", WRONG_ANSWERS["batch size ignored"]),
+    "kv_cache_gb in GiB": ("kv_cache_gb", WRONG_ANSWERS["KV cache in GiB"]),
 }
 
 
