@@ -12,9 +12,14 @@ student's screen; the hidden tests vary the architecture (XLNet, whose LM
 head is lm_loss and whose weights sit on modules with children; Qwen2; a
 biased Llama) and add meta-device skeletons of models that exist nowhere
 (Llama-2-7B's shape, a wide one with odd widths).
-Exercise 5's checks use inputs crafted to hit each rule exactly: values on
+Exercise 6's checks use inputs crafted to hit each rule exactly: values on
 the midpoints, values where w * (1 / absmax) and w / absmax get different
-codes, full and shorter blocks of zeros, odd counts."""
+codes, full and shorter blocks of zeros, odd counts.
+Exercise 5's check compares the NormalFloat code book exactly with
+bitsandbytes' NF4 and with 3- and 4-bit books at other offsets; its hidden
+tests try 2 to 8 bits. Its wrong answers break one step of the recipe each
+(symmetric, no zero, not normalised, float64, the offset, unsorted, float64
+probabilities, float32 quantiles, a float64 division)."""
 
 import pytest
 
@@ -338,7 +343,7 @@ def predict_true_total_4bit(model, double_quant=False):
 def predict_true_total_4bit(model, double_quant=False):
     return true_total(load_once("4-bit NF4 + DQ" if double_quant else "4-bit NF4", model.name_or_path))
 ''', error=Exception),
-    # Exercise 5: NF4 quantization, bit for bit
+    # Exercise 6: NF4 quantization, bit for bit
     "low nibble first": Wrong("test_nf4_quantize", '''
 _solution_nf4_quantize = nf4_quantize
 def nf4_quantize(w, blocksize=64):
@@ -413,7 +418,7 @@ def nf4_quantize(w, blocksize=64):
         packed[-1] = packed[-1] & 0xF0
     return packed, absmax
 '''),
-    # Exercise 6: dequantization and its error
+    # Exercise 7: dequantization and its error
     "nibbles swapped when unpacking": Wrong("test_nf4_dequantize", '''
 def nf4_dequantize(packed, absmax, shape, blocksize=64):
     packed = packed.flatten()
@@ -489,7 +494,7 @@ def nf4_mean_abs_error(w, blocksize=64):
     error -= nf4_dequantize(packed, absmax, tuple(w.shape), blocksize)
     return error.abs().mean().item()
 '''),
-    # Exercise 7: quiz
+    # Exercise 8: quiz
     "quiz: INT4 matrix products": Wrong("test_quiz_gptq_precision", 'q2_answer = "A"', visible=False),
     "quiz: INT8 matrix products": Wrong("test_quiz_gptq_precision", 'q2_answer = "C"', visible=False),
     "quiz: FP32 matrix products": Wrong("test_quiz_gptq_precision", 'q2_answer = "D"', visible=False),
@@ -497,7 +502,7 @@ def nf4_mean_abs_error(w, blocksize=64):
     "quiz: a list instead of a str": Wrong("test_quiz_gptq_precision", 'q2_answer = ["B"]'),
 }
 
-# Exercise 5, the text's steps one by one; each wrong answer below changes one step.
+# Exercise 6, the text's steps one by one; each wrong answer below changes one step.
 _NF4_TEMPLATE = """
 def nf4_quantize(w, blocksize=64):
     {pre}flat = {flat}
@@ -653,7 +658,7 @@ def predict_true_total_4bit(model, double_quant=False):
             total += sum(count * size for count, size in tensors.values())
     return total
 '''),
-    # Exercise 5
+    # Exercise 6
     "quantize: searchsorted, padded blocks, last block apart": Answer("test_nf4_quantize", _nf4(
         codes="torch.searchsorted((NF4[:-1] + NF4[1:]) / 2, x)")),
     "quantize: count the midpoints below, block by block in a loop": Answer("test_nf4_quantize", '''
@@ -695,7 +700,7 @@ def nf4_quantize(w, blocksize=64):
         codes = np.append(codes, np.uint8(7))
     return torch.from_numpy((codes[0::2] << 4) | codes[1::2]), torch.from_numpy(absmax)
 '''),
-    # Exercise 6
+    # Exercise 7
     "dequantize: // 16 and % 16, block index per element": Answer("test_nf4_dequantize", '''
 def nf4_dequantize(packed, absmax, shape, blocksize=64):
     packed = packed.reshape(-1).long()
@@ -710,7 +715,7 @@ def nf4_mean_abs_error(w, blocksize=64):
     restored = nf4_dequantize(packed, absmax, tuple(w.shape), blocksize)
     return float(torch.nn.functional.l1_loss(restored, w.detach().cpu().float()))
 '''),
-    # Exercise 7
+    # Exercise 8
     "quiz: lower case": Answer("test_quiz_gptq_precision", 'q2_answer = "b"'),
     "quiz: with spaces": Answer("test_quiz_gptq_precision", 'q2_answer = " B "'),
 }
@@ -935,6 +940,11 @@ def test_hints_name_the_mistake(notebook):
         ("scales w in place", True): "changed its input",
         ("mean error returned as a 0-d tensor", True): ".item()",
         ("error subtracted in place (changes w)", True): "changed its input",
+        ("code book: symmetric, 8 negative and 8 positive, no zero", True): "exactly one 0.0",
+        ("code book: not normalised", True): "divide every level by the largest",
+        ("code book: offset 1 - 1/32 as the default", True): "offset=0.9677083",
+        ("code book: probabilities in float64", True): "probabilities in float32",
+        ("code book: unsorted (negatives, zero, positives as computed)", True): "sort them",
     }
     for (mistake, visible_only), phrase in cases.items():
         wrong = WRONG_ANSWERS[mistake]
@@ -960,3 +970,121 @@ def test_solution_passes_as_on_a_cpu_without_avx512_bf16(monkeypatch):
 
 def test_test_cells_show_no_value(notebook):
     notebook.assert_test_cells_show_no_value()
+
+# Exercise 5: the NF4 code book from normal quantiles. Each wrong answer breaks one step of the
+# recipe; each must fail the visible check, which compares exactly with bitsandbytes' NF4.
+_BOOK = '''
+import statistics
+def normal_float_code_book(bits=4, offset=0.9677083):
+    half = 2 ** (bits - 1)
+    normal = statistics.NormalDist()
+    positive = [normal.inv_cdf(float(p)) for p in {pos}]
+    negative = [-normal.inv_cdf(float(p)) for p in {neg}]
+    levels = {levels}
+    return {result}
+'''
+
+
+def _book(pos="torch.linspace(offset, 0.5, half + 1)[:-1]", neg="torch.linspace(offset, 0.5, half)[:-1]",
+          levels="torch.tensor(negative + [0.0] + positive, dtype=torch.float32).sort().values",
+          result="levels / levels.max()"):
+    return _BOOK.format(pos=pos, neg=neg, levels=levels, result=result)
+
+
+WRONG_ANSWERS.update({
+    "code book: symmetric, 8 negative and 8 positive, no zero": Wrong("test_normal_float_code_book", _book(
+        neg="torch.linspace(offset, 0.5, half + 1)[:-1]",
+        levels="torch.tensor(negative + positive, dtype=torch.float32).sort().values")),
+    "code book: symmetric 7 and 7 around a zero (use_extra_value=False)": Wrong("test_normal_float_code_book", _book(
+        pos="torch.linspace(offset, 0.5, half)[:-1]",
+        levels="torch.tensor(negative + [0.0] * 2 + positive, dtype=torch.float32).sort().values")),
+    "code book: not normalised": Wrong("test_normal_float_code_book", _book(result="levels")),
+    "code book: float64 returned": Wrong("test_normal_float_code_book", _book(
+        levels="torch.tensor(negative + [0.0] + positive, dtype=torch.float64).sort().values")),
+    "code book: offset 1 - 1/32 as the default": Wrong("test_normal_float_code_book", _book().replace(
+        "offset=0.9677083", "offset=1 - 1 / 32")),
+    "code book: offset ignored (always 0.9677083)": Wrong("test_normal_float_code_book", _book(
+        pos="torch.linspace(0.9677083, 0.5, half + 1)[:-1]", neg="torch.linspace(0.9677083, 0.5, half)[:-1]")),
+    "code book: bits ignored (always 16 levels)": Wrong("test_normal_float_code_book", _book().replace(
+        "half = 2 ** (bits - 1)", "half = 8")),
+    "code book: unsorted (negatives, zero, positives as computed)": Wrong("test_normal_float_code_book", _book(
+        levels="torch.tensor(negative + [0.0] + positive, dtype=torch.float32)")),
+    "code book: probabilities in float64": Wrong("test_normal_float_code_book", _book(
+        pos="torch.linspace(offset, 0.5, half + 1, dtype=torch.float64)[:-1]",
+        neg="torch.linspace(offset, 0.5, half, dtype=torch.float64)[:-1]")),
+    "code book: divided in float64, then float32": Wrong("test_normal_float_code_book", _book(
+        levels="torch.tensor(negative + [0.0] + positive, dtype=torch.float64).sort().values",
+        result="(levels / levels.max()).float()")),
+    "code book: quantiles in float32 (ndtri of the float32 probabilities)": Wrong("test_normal_float_code_book", '''
+def normal_float_code_book(bits=4, offset=0.9677083):
+    half = 2 ** (bits - 1)
+    positive = torch.special.ndtri(torch.linspace(offset, 0.5, half + 1)[:-1])
+    negative = -torch.special.ndtri(torch.linspace(offset, 0.5, half)[:-1])
+    levels = torch.cat([negative, torch.zeros(1), positive]).sort().values
+    return levels / levels.max()
+'''),
+    "code book: positive and negative sides swapped (8 negative, 7 positive)": Wrong("test_normal_float_code_book", _book(
+        levels="torch.tensor([-v for v in positive] + [0.0] + [-v for v in negative], dtype=torch.float32).sort().values")),
+    "code book: evenly spaced probabilities (i + 0.5) / 16 instead of from offset": Wrong("test_normal_float_code_book", _book(
+        pos="[0.5 + (i + 0.5) / (2 * half + 1) for i in range(half)]",
+        neg="[0.5 + (i + 0.5) / (2 * half) for i in range(half - 1)]")),
+    "code book: a list instead of a tensor": Wrong("test_normal_float_code_book", _book(
+        result="(levels / levels.max()).tolist()")),
+})
+
+CORRECT_ANSWERS.update({
+    "code book: torch.special.ndtri in float64": Answer("test_normal_float_code_book", '''
+def normal_float_code_book(bits=4, offset=0.9677083):
+    half = 2 ** (bits - 1)
+    positive = torch.special.ndtri(torch.linspace(offset, 0.5, half + 1)[:-1].double())
+    negative = -torch.special.ndtri(torch.linspace(offset, 0.5, half)[:-1].double())
+    levels = torch.cat([negative, torch.zeros(1, dtype=torch.float64), positive]).float()
+    levels, _ = torch.sort(levels)
+    return levels / levels[-1]
+'''),
+    "code book: numpy, NormalDist, largest found with max()": Answer("test_normal_float_code_book", '''
+import numpy as np
+from statistics import NormalDist
+def normal_float_code_book(bits=4, offset=0.9677083):
+    half = 2 ** (bits - 1)
+    quantile = NormalDist(0.0, 1.0).inv_cdf
+    p_pos = torch.linspace(offset, 0.5, half + 1).numpy()[:-1]
+    p_neg = torch.linspace(offset, 0.5, half).numpy()[:-1]
+    levels = np.array([quantile(float(p)) for p in p_pos] + [0.0] + [-quantile(float(p)) for p in p_neg], dtype=np.float32)
+    levels = np.sort(levels)
+    return torch.from_numpy(levels / np.float32(max(levels)))
+'''),
+    "code book: one side mirrored with flip, then concatenated in order": Answer("test_normal_float_code_book", '''
+import statistics
+def normal_float_code_book(bits=4, offset=0.9677083):
+    half = 2 ** (bits - 1)
+    inv = statistics.NormalDist().inv_cdf
+    pos = torch.tensor([inv(p) for p in torch.linspace(offset, 0.5, half + 1)[:-1].tolist()]).float().flip(0)
+    neg = -torch.tensor([inv(p) for p in torch.linspace(offset, 0.5, half)[:-1].tolist()]).float()
+    levels = torch.cat([neg, torch.zeros(1), pos])
+    return levels / pos.max()
+'''),
+})
+
+
+def test_code_book_recipe_is_bitsandbytes_create_normal_map():
+    """The course's recipe (NormalDist in float64, float32 probabilities and division) gives
+    exactly the nonzero levels of bitsandbytes' create_normal_map (scipy's norm.ppf), at the
+    default offset and at the others the checks use; and the default is the NF4 table."""
+    pytest.importorskip("scipy")
+    import statistics
+
+    import bitsandbytes.functional as F
+    import torch
+
+    def course(offset):
+        normal = statistics.NormalDist()
+        levels = ([-normal.inv_cdf(float(p)) for p in torch.linspace(offset, 0.5, 8)[:-1]] + [0.0]
+                  + [normal.inv_cdf(float(p)) for p in torch.linspace(offset, 0.5, 9)[:-1]])
+        levels = torch.tensor(levels, dtype=torch.float32).sort().values
+        return levels / levels.max()
+
+    assert torch.equal(course(0.9677083), F.get_4bit_type("nf4", device="cpu"))
+    for offset in (0.9677083, 0.99, 0.95, 0.97, 1 - 1 / 32):
+        full = F.create_normal_map(offset, use_extra_value=True)
+        assert torch.equal(course(offset), torch.cat([full[full < 0], torch.zeros(1), full[full > 0]])), offset
