@@ -1095,6 +1095,231 @@ def qat(model, bits, calib_x, x, y, epochs=10, lr=1e-3, seed=0):
     train(ptq(model, bits, calib_x, "percentile"), x, y, epochs=epochs, lr=lr, seed=seed)
     return ptq(model, bits, calib_x, "percentile")
 '''),
+    # Exercise 11: fixed-point multiplier and requantization
+    "multiplier: Python round (ties to even) for M0": Wrong("test_requantize", """
+def quantize_multiplier(M):
+    if not 0 < M < 1:
+        raise ValueError(M)
+    m, e = math.frexp(M)
+    M0, shift = round(m * 2 ** 31), 31 - e
+    if M0 == 2 ** 31:
+        M0, shift = 2 ** 30, shift - 1
+    return M0, shift
+"""),
+    "multiplier: M0 truncated with int()": Wrong("test_requantize", """
+def quantize_multiplier(M):
+    if not 0 < M < 1:
+        raise ValueError(M)
+    m, e = math.frexp(M)
+    M0, shift = int(m * 2 ** 31), 31 - e
+    if M0 == 2 ** 31:
+        M0, shift = 2 ** 30, shift - 1
+    return M0, shift
+"""),
+    "multiplier: M0 = 2**31 not renormalised": Wrong("test_requantize", """
+def quantize_multiplier(M):
+    if not 0 < M < 1:
+        raise ValueError(M)
+    m, e = math.frexp(M)
+    return math.floor(m * 2 ** 31 + 0.5), 31 - e
+"""),
+    "multiplier: M0 = 2**31 clamped to 2**31 - 1": Wrong("test_requantize", """
+def quantize_multiplier(M):
+    if not 0 < M < 1:
+        raise ValueError(M)
+    m, e = math.frexp(M)
+    return min(math.floor(m * 2 ** 31 + 0.5), 2 ** 31 - 1), 31 - e
+"""),
+    "multiplier: shift = -e, forgetting M0's 31 bits": Wrong("test_requantize", """
+def quantize_multiplier(M):
+    if not 0 < M < 1:
+        raise ValueError(M)
+    m, e = math.frexp(M)
+    M0, shift = math.floor(m * 2 ** 31 + 0.5), -e
+    if M0 == 2 ** 31:
+        M0, shift = 2 ** 30, shift - 1
+    return M0, shift
+"""),
+    "multiplier: M * 2**31 without normalising m": Wrong("test_requantize", """
+def quantize_multiplier(M):
+    if not 0 < M < 1:
+        raise ValueError(M)
+    return math.floor(M * 2 ** 31 + 0.5), 31
+"""),
+    "multiplier: no ValueError outside (0, 1)": Wrong("test_requantize", """
+def quantize_multiplier(M):
+    m, e = math.frexp(M)
+    M0, shift = math.floor(m * 2 ** 31 + 0.5), 31 - e
+    if M0 == 2 ** 31:
+        M0, shift = 2 ** 30, shift - 1
+    return M0, shift
+"""),
+    "multiplier: accepts M = 0 (checks only M < 1)": Wrong("test_requantize", """
+def quantize_multiplier(M):
+    if M >= 1:
+        raise ValueError(M)
+    m, e = math.frexp(M)
+    M0, shift = math.floor(m * 2 ** 31 + 0.5), 31 - e
+    if M0 == 2 ** 31:
+        M0, shift = 2 ** 30, shift - 1
+    return M0, shift
+"""),
+    "multiplier: M0 as a float (numpy floor)": Wrong("test_requantize", """
+import numpy as np
+
+
+def quantize_multiplier(M):
+    if not 0 < M < 1:
+        raise ValueError(M)
+    m, e = math.frexp(M)
+    M0, shift = np.floor(m * 2 ** 31 + 0.5), 31 - e
+    if M0 == 2 ** 31:
+        M0, shift = 2 ** 30, shift - 1
+    return float(M0), shift
+"""),
+    "requantize: torch.round in float64 (ties to even)": Wrong("test_requantize", """
+def requantize(acc, M0, shift, zero_point, qmin, qmax):
+    value = acc.double() * torch.as_tensor(M0, dtype=torch.float64) / torch.pow(2.0, torch.as_tensor(shift, dtype=torch.float64))
+    return torch.clamp(torch.round(value) + zero_point, qmin, qmax).to(torch.int32)
+"""),
+    "requantize: half away from zero, but in float64": Wrong("test_requantize", """
+def requantize(acc, M0, shift, zero_point, qmin, qmax):
+    value = acc.double() * torch.as_tensor(M0, dtype=torch.float64) / torch.pow(2.0, torch.as_tensor(shift, dtype=torch.float64))
+    rounded = torch.sign(value) * torch.floor(value.abs() + 0.5)
+    return torch.clamp(rounded + zero_point, qmin, qmax).to(torch.int32)
+"""),
+    "requantize: plain >> (floor, no rounding)": Wrong("test_requantize", """
+def requantize(acc, M0, shift, zero_point, qmin, qmax):
+    product = acc.to(torch.int64) * torch.as_tensor(M0, dtype=torch.int64)
+    rounded = torch.bitwise_right_shift(product, torch.as_tensor(shift, dtype=torch.int64))
+    return torch.clamp(rounded + zero_point, qmin, qmax).to(torch.int32)
+"""),
+    "requantize: (p + 2**(shift-1)) >> shift, ties toward +infinity": Wrong("test_requantize", """
+def requantize(acc, M0, shift, zero_point, qmin, qmax):
+    product = acc.to(torch.int64) * torch.as_tensor(M0, dtype=torch.int64)
+    shift = torch.as_tensor(shift, dtype=torch.int64)
+    rounded = torch.bitwise_right_shift(product + torch.bitwise_left_shift(torch.ones_like(shift), shift - 1), shift)
+    return torch.clamp(rounded + zero_point, qmin, qmax).to(torch.int32)
+"""),
+    "requantize: truncation toward zero (integer division of |p|)": Wrong("test_requantize", """
+def requantize(acc, M0, shift, zero_point, qmin, qmax):
+    product = acc.to(torch.int64) * torch.as_tensor(M0, dtype=torch.int64)
+    magnitude = torch.bitwise_right_shift(product.abs(), torch.as_tensor(shift, dtype=torch.int64))
+    return torch.clamp(torch.where(product < 0, -magnitude, magnitude) + zero_point, qmin, qmax).to(torch.int32)
+"""),
+    "requantize: product in int32 overflows": Wrong("test_requantize", """
+def requantize(acc, M0, shift, zero_point, qmin, qmax):
+    product = acc * torch.as_tensor(M0).to(torch.int32)
+    shift = torch.as_tensor(shift, dtype=torch.int32)
+    magnitude = torch.bitwise_right_shift(product.abs() + torch.bitwise_left_shift(torch.ones_like(shift), shift - 1), shift)
+    return torch.clamp(torch.where(product < 0, -magnitude, magnitude) + zero_point, qmin, qmax).to(torch.int32)
+"""),
+    "requantize: zero point added before rounding": Wrong("test_requantize", """
+def requantize(acc, M0, shift, zero_point, qmin, qmax):
+    shift = torch.as_tensor(shift, dtype=torch.int64)
+    product = acc.to(torch.int64) * torch.as_tensor(M0, dtype=torch.int64) + zero_point * torch.bitwise_left_shift(torch.ones_like(shift), shift)
+    magnitude = torch.bitwise_right_shift(product.abs() + torch.bitwise_left_shift(torch.ones_like(shift), shift - 1), shift)
+    return torch.clamp(torch.where(product < 0, -magnitude, magnitude), qmin, qmax).to(torch.int32)
+"""),
+    "requantize: clamped before adding the zero point": Wrong("test_requantize", """
+def requantize(acc, M0, shift, zero_point, qmin, qmax):
+    product = acc.to(torch.int64) * torch.as_tensor(M0, dtype=torch.int64)
+    shift = torch.as_tensor(shift, dtype=torch.int64)
+    magnitude = torch.bitwise_right_shift(product.abs() + torch.bitwise_left_shift(torch.ones_like(shift), shift - 1), shift)
+    return (torch.clamp(torch.where(product < 0, -magnitude, magnitude), qmin, qmax) + zero_point).to(torch.int32)
+"""),
+    "requantize: no clamp": Wrong("test_requantize", """
+def requantize(acc, M0, shift, zero_point, qmin, qmax):
+    product = acc.to(torch.int64) * torch.as_tensor(M0, dtype=torch.int64)
+    shift = torch.as_tensor(shift, dtype=torch.int64)
+    magnitude = torch.bitwise_right_shift(product.abs() + torch.bitwise_left_shift(torch.ones_like(shift), shift - 1), shift)
+    return (torch.where(product < 0, -magnitude, magnitude) + zero_point).to(torch.int32)
+"""),
+    "requantize: gemmlowp's two roundings (high mul, then RoundingDivideByPOT)": Wrong("test_requantize", """
+def requantize(acc, M0, shift, zero_point, qmin, qmax):
+    product = acc.to(torch.int64) * torch.as_tensor(M0, dtype=torch.int64)
+    shift = torch.as_tensor(shift, dtype=torch.int64)
+    nudge = torch.where(product >= 0, torch.tensor(1 << 30), torch.tensor(1 - (1 << 30)))
+    high = torch.div(product + nudge, 1 << 31, rounding_mode="trunc")
+    exponent = shift - 31
+    mask = torch.bitwise_left_shift(torch.ones_like(exponent), exponent) - 1
+    remainder = torch.bitwise_and(high, mask)
+    threshold = torch.bitwise_right_shift(mask, 1) + (high < 0).long()
+    rounded = torch.bitwise_right_shift(high, exponent) + (remainder > threshold).long()
+    return torch.clamp(rounded + zero_point, qmin, qmax).to(torch.int32)
+"""),
+    "requantize: int64 result": Wrong("test_requantize", """
+def requantize(acc, M0, shift, zero_point, qmin, qmax):
+    product = acc.to(torch.int64) * torch.as_tensor(M0, dtype=torch.int64)
+    shift = torch.as_tensor(shift, dtype=torch.int64)
+    magnitude = torch.bitwise_right_shift(product.abs() + torch.bitwise_left_shift(torch.ones_like(shift), shift - 1), shift)
+    return torch.clamp(torch.where(product < 0, -magnitude, magnitude) + zero_point, qmin, qmax)
+"""),
+    "requantize: one multiplier for every channel (the first)": Wrong("test_requantize", """
+def requantize(acc, M0, shift, zero_point, qmin, qmax):
+    M0 = int(torch.as_tensor(M0).flatten()[0])
+    shift = int(torch.as_tensor(shift).flatten()[0])
+    product = acc.to(torch.int64) * M0
+    magnitude = torch.bitwise_right_shift(product.abs() + (1 << (shift - 1)), shift)
+    return torch.clamp(torch.where(product < 0, -magnitude, magnitude) + zero_point, qmin, qmax).to(torch.int32)
+"""),
+
+    # Exercise 12: integer-only linear layer
+    "integer linear: input zero point forgotten": Wrong("test_integer_linear", """
+def integer_linear(x_q, x_zero_point, w_q, bias_q, M0, shift, y_zero_point):
+    return requantize(x_q @ w_q.T + bias_q, M0, shift, y_zero_point, 0, 255)
+"""),
+    "integer linear: cross term with the column sums of w": Wrong("test_integer_linear", """
+def integer_linear(x_q, x_zero_point, w_q, bias_q, M0, shift, y_zero_point):
+    acc = x_q.long() @ w_q.long().T - x_zero_point * w_q.long().sum(dim=0) + bias_q
+    return requantize(acc.to(torch.int32), M0, shift, y_zero_point, 0, 255)
+"""),
+    "integer linear: cross term added instead of subtracted": Wrong("test_integer_linear", """
+def integer_linear(x_q, x_zero_point, w_q, bias_q, M0, shift, y_zero_point):
+    acc = x_q.long() @ w_q.long().T + x_zero_point * w_q.long().sum(dim=1) + bias_q
+    return requantize(acc.to(torch.int32), M0, shift, y_zero_point, 0, 255)
+"""),
+    "integer linear: bias forgotten": Wrong("test_integer_linear", """
+def integer_linear(x_q, x_zero_point, w_q, bias_q, M0, shift, y_zero_point):
+    return requantize((x_q - x_zero_point) @ w_q.T, M0, shift, y_zero_point, 0, 255)
+"""),
+    "integer linear: bias added after requantization": Wrong("test_integer_linear", """
+def integer_linear(x_q, x_zero_point, w_q, bias_q, M0, shift, y_zero_point):
+    out = requantize((x_q - x_zero_point) @ w_q.T, M0, shift, y_zero_point, -2 ** 31, 2 ** 31 - 1)
+    return torch.clamp(out.long() + bias_q, 0, 255).to(torch.int32)
+"""),
+    "integer linear: output zero point forgotten": Wrong("test_integer_linear", """
+def integer_linear(x_q, x_zero_point, w_q, bias_q, M0, shift, y_zero_point):
+    return requantize((x_q - x_zero_point) @ w_q.T + bias_q, M0, shift, 0, 0, 255)
+"""),
+    "integer linear: signed output range [-128, 127]": Wrong("test_integer_linear", """
+def integer_linear(x_q, x_zero_point, w_q, bias_q, M0, shift, y_zero_point):
+    return requantize((x_q - x_zero_point) @ w_q.T + bias_q, M0, shift, y_zero_point, -128, 127)
+"""),
+    "integer linear: accumulator in float32": Wrong("test_integer_linear", """
+def integer_linear(x_q, x_zero_point, w_q, bias_q, M0, shift, y_zero_point):
+    acc = (x_q.float() - x_zero_point) @ w_q.float().T + bias_q
+    return requantize(acc.to(torch.int32), M0, shift, y_zero_point, 0, 255)
+"""),
+    "integer linear: one multiplier for the whole layer": Wrong("test_integer_linear", """
+def integer_linear(x_q, x_zero_point, w_q, bias_q, M0, shift, y_zero_point):
+    return requantize((x_q - x_zero_point) @ w_q.T + bias_q, int(M0[0]), int(shift[0]), y_zero_point, 0, 255)
+"""),
+    "integer linear: int64 result": Wrong("test_integer_linear", """
+def integer_linear(x_q, x_zero_point, w_q, bias_q, M0, shift, y_zero_point):
+    return requantize((x_q - x_zero_point) @ w_q.T + bias_q, M0, shift, y_zero_point, 0, 255).long()
+"""),
+    "integer linear: rounds with torch.round instead of requantize": Wrong("test_integer_linear", """
+def integer_linear(x_q, x_zero_point, w_q, bias_q, M0, shift, y_zero_point):
+    acc = ((x_q - x_zero_point) @ w_q.T + bias_q).double()
+    y = torch.round(acc * M0.double() / torch.pow(2.0, shift.double())) + y_zero_point
+    return torch.clamp(y, 0, 255).to(torch.int32)
+"""),
+    "integer linear: subtracts the zero point in place": Wrong("test_integer_linear", """
+def integer_linear(x_q, x_zero_point, w_q, bias_q, M0, shift, y_zero_point):
+    x_q -= x_zero_point
+    return requantize(x_q @ w_q.T + bias_q, M0, shift, y_zero_point, 0, 255)
+"""),
 }
 
 # Correct alternatives to the solution, which every test cell must accept.
@@ -1352,6 +1577,72 @@ def qat(model, bits, calib_x, x, y, epochs=10, lr=1e-3, seed=0):
     qmodel = train(qmodel, x=x, y=y, epochs=epochs, lr=lr, seed=seed)
     return qmodel
 '''),
+    # Exercise 11
+    "requantize: Python integers, element by element": Answer("test_requantize", """
+def quantize_multiplier(M):
+    if not (M > 0 and M < 1):
+        raise ValueError("M must lie strictly between 0 and 1")
+    m, e = math.frexp(M)
+    M0 = int(m * 2 ** 31 + 0.5)
+    if M0 == 1 << 31:
+        return 1 << 30, 30 - e
+    return M0, 31 - e
+
+
+def requantize(acc, M0, shift, zero_point, qmin, qmax):
+    M0s = torch.as_tensor(M0).expand(acc.shape).reshape(-1).tolist()
+    shifts = torch.as_tensor(shift).expand(acc.shape).reshape(-1).tolist()
+    out = []
+    for a, m, s in zip(acc.reshape(-1).tolist(), M0s, shifts):
+        p = a * m
+        q = (abs(p) + (1 << (s - 1))) >> s
+        out.append(min(max((q if p >= 0 else -q) + zero_point, qmin), qmax))
+    return torch.tensor(out, dtype=torch.int32).reshape(acc.shape)
+"""),
+    "requantize: numpy int64, floor division": Answer("test_requantize", """
+import numpy as np
+
+
+def quantize_multiplier(M):
+    if M <= 0 or M >= 1:
+        raise ValueError(f"M = {M} is not in (0, 1)")
+    m, e = math.frexp(M)
+    M0 = math.floor(m * (1 << 31) + 0.5)
+    shift = 31 - e
+    if M0 >= 1 << 31:
+        M0 //= 2
+        shift -= 1
+    return int(M0), int(shift)
+
+
+def requantize(acc, M0, shift, zero_point, qmin, qmax):
+    p = acc.numpy().astype(np.int64) * np.asarray(M0, dtype=np.int64)
+    divisor = np.left_shift(np.int64(1), np.asarray(shift, dtype=np.int64))
+    q = (np.abs(p) + divisor // 2) // divisor
+    q = np.where(p < 0, -q, q) + zero_point
+    return torch.from_numpy(np.clip(q, qmin, qmax).astype(np.int32))
+"""),
+    # Exercise 12
+    "integer linear: cross-term expansion with precomputed row sums": Answer("test_integer_linear", """
+def integer_linear(x_q, x_zero_point, w_q, bias_q, M0, shift, y_zero_point):
+    row_sums = w_q.sum(dim=1)
+    acc = x_q @ w_q.T - x_zero_point * row_sums + bias_q
+    return requantize(acc, M0, shift, y_zero_point, 0, 255)
+"""),
+    "integer linear: int64 broadcast products": Answer("test_integer_linear", """
+def integer_linear(x_q, x_zero_point, w_q, bias_q, M0, shift, y_zero_point):
+    products = (x_q.long() - x_zero_point)[:, None, :] * w_q.long()[None, :, :]
+    acc = products.sum(dim=2) + bias_q.long()
+    return requantize(acc.to(torch.int32), M0, shift, y_zero_point, 0, 255)
+"""),
+    "integer linear: numpy int64 matmul": Answer("test_integer_linear", """
+import numpy as np
+
+
+def integer_linear(x_q, x_zero_point, w_q, bias_q, M0, shift, y_zero_point):
+    acc = (x_q.numpy().astype(np.int64) - x_zero_point) @ w_q.numpy().astype(np.int64).T + bias_q.numpy()
+    return requantize(torch.from_numpy(acc.astype(np.int32)), M0, shift, y_zero_point, 0, 255)
+"""),
 }
 
 # A mistake in a helper that later exercises call, with those later functions
@@ -1455,14 +1746,29 @@ def quant_linear(x, weight, bias, bits, act_scale, act_zero_point):
     _, weight_scales = quantize_per_channel(weight.detach(), bits)
     return F.linear(x_q, FakeQuantize.apply(weight, weight_scales, 0, -qmax, qmax), bias)
 '''),
+    "requantize rounds ties to even in float64; integer_linear built on it": Wrong("test_requantize", """
+def requantize(acc, M0, shift, zero_point, qmin, qmax):
+    value = acc.double() * torch.as_tensor(M0, dtype=torch.float64) / torch.pow(2.0, torch.as_tensor(shift, dtype=torch.float64))
+    return torch.clamp(torch.round(value) + zero_point, qmin, qmax).to(torch.int32)
+
+
+def integer_linear(x_q, x_zero_point, w_q, bias_q, M0, shift, y_zero_point):
+    return requantize((x_q - x_zero_point) @ w_q.T + bias_q, M0, shift, y_zero_point, 0, 255)
+"""),
+    "quantize_multiplier left unimplemented": Wrong("test_requantize", """
+def quantize_multiplier(M):
+    raise NotImplementedError()
+""", error=NotImplementedError),
 }
 
 # The student's functions, by the grade id of the cell that defines them.
 ANSWER_CELLS = ("quantize_symmetric", "quantize_asymmetric", "quantization_error", "quantize_per_channel",
-                "quantize_per_group", "calibrate_range", "fake_quantize", "quant_linear", "qat")
+                "quantize_per_group", "calibrate_range", "fake_quantize", "quant_linear", "qat", "requantize",
+                "integer_linear")
 ANSWER_NAMES = ("quantize_symmetric", "dequantize_symmetric", "asymmetric_params", "quantize_asymmetric",
                 "dequantize_asymmetric", "quantization_error", "quantize_per_channel", "quantize_per_group",
-                "dequantize_per_group", "calibrate_range", "FakeQuantize", "quant_linear", "qat")
+                "dequantize_per_group", "calibrate_range", "FakeQuantize", "quant_linear", "qat",
+                "quantize_multiplier", "requantize", "integer_linear")
 
 
 @pytest.fixture(scope="module")
@@ -1480,7 +1786,7 @@ def in_one_namespace(notebook, code):
 
 
 def test_solution_passes_every_test_cell(notebook):
-    assert len(notebook.test_ids()) == 9
+    assert len(notebook.test_ids()) == 11
     notebook.run_all_tests()
 
 
