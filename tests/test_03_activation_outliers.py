@@ -656,6 +656,131 @@ def smooth(X, W, s):
 def smooth(X, W, s):
     return [X / s, W * s]
 '''),
+    # Exercise 11: massive activations
+    "massive when |x| >= factor * median (not strictly greater)": Wrong("test_massive_activations", '''
+def massive_activations(acts, attention_mask, factor=100.0):
+    real = attention_mask.bool()
+    position = (real.long().cumsum(dim=1) - 1)[real]
+    massive = acts.abs() >= factor * acts.abs().median()
+    found = []
+    for p in range(int(real.sum(dim=1).min())):
+        found += [(p, int(f)) for f in torch.nonzero(massive[position == p].all(dim=0)).flatten()]
+    return found
+'''),
+    "massive in ANY sentence, not every": Wrong("test_massive_activations", '''
+def massive_activations(acts, attention_mask, factor=100.0):
+    real = attention_mask.bool()
+    position = (real.long().cumsum(dim=1) - 1)[real]
+    massive = acts.abs() > factor * acts.abs().median()
+    found = set()
+    for row, j in torch.nonzero(massive).tolist():
+        found.add((int(position[row]), j))
+    return sorted(found)
+'''),
+    "position = column of the padded batch (left padding shifts it)": Wrong("test_massive_activations", '''
+def massive_activations(acts, attention_mask, factor=100.0):
+    real = attention_mask.bool()
+    column = torch.arange(real.shape[1]).expand(real.shape)[real]
+    massive = acts.abs() > factor * acts.abs().median()
+    found = []
+    for p in range(real.shape[1]):
+        if not real[:, p].all():
+            continue
+        found += [(p, int(f)) for f in torch.nonzero(massive[column == p].all(dim=0)).flatten()]
+    return found
+'''),
+    "signed values, not magnitudes": Wrong("test_massive_activations", '''
+def massive_activations(acts, attention_mask, factor=100.0):
+    real = attention_mask.bool()
+    position = (real.long().cumsum(dim=1) - 1)[real]
+    massive = acts > factor * acts.abs().median()
+    found = []
+    for p in range(int(real.sum(dim=1).min())):
+        found += [(p, int(f)) for f in torch.nonzero(massive[position == p].all(dim=0)).flatten()]
+    return found
+'''),
+    "threshold from the mean |x|, not the median": Wrong("test_massive_activations", '''
+def massive_activations(acts, attention_mask, factor=100.0):
+    real = attention_mask.bool()
+    position = (real.long().cumsum(dim=1) - 1)[real]
+    massive = acts.abs() > factor * acts.abs().mean()
+    found = []
+    for p in range(int(real.sum(dim=1).min())):
+        found += [(p, int(f)) for f in torch.nonzero(massive[position == p].all(dim=0)).flatten()]
+    return found
+'''),
+    "np.median threshold (averages the two middle values)": Wrong("test_massive_activations", '''
+import numpy as np
+
+def massive_activations(acts, attention_mask, factor=100.0):
+    real = attention_mask.bool()
+    position = (real.long().cumsum(dim=1) - 1)[real]
+    massive = acts.abs() > factor * float(np.median(acts.abs().numpy()))
+    found = []
+    for p in range(int(real.sum(dim=1).min())):
+        found += [(p, int(f)) for f in torch.nonzero(massive[position == p].all(dim=0)).flatten()]
+    return found
+'''),
+    "factor argument ignored (100 hard-coded)": Wrong("test_massive_activations", '''
+def massive_activations(acts, attention_mask, factor=100.0):
+    real = attention_mask.bool()
+    position = (real.long().cumsum(dim=1) - 1)[real]
+    massive = acts.abs() > 100.0 * acts.abs().median()
+    found = []
+    for p in range(int(real.sum(dim=1).min())):
+        found += [(p, int(f)) for f in torch.nonzero(massive[position == p].all(dim=0)).flatten()]
+    return found
+'''),
+    "(feature, position) pairs": Wrong("test_massive_activations", '''
+def massive_activations(acts, attention_mask, factor=100.0):
+    real = attention_mask.bool()
+    position = (real.long().cumsum(dim=1) - 1)[real]
+    massive = acts.abs() > factor * acts.abs().median()
+    found = []
+    for p in range(int(real.sum(dim=1).min())):
+        found += [(int(f), p) for f in torch.nonzero(massive[position == p].all(dim=0)).flatten()]
+    return sorted(found)
+'''),
+    "pairs ordered by feature, then position": Wrong("test_massive_activations", '''
+def massive_activations(acts, attention_mask, factor=100.0):
+    real = attention_mask.bool()
+    position = (real.long().cumsum(dim=1) - 1)[real]
+    massive = acts.abs() > factor * acts.abs().median()
+    found = []
+    for p in range(int(real.sum(dim=1).min())):
+        found += [(p, int(f)) for f in torch.nonzero(massive[position == p].all(dim=0)).flatten()]
+    return sorted(found, key=lambda pair: (pair[1], pair[0]))
+'''),
+    "pairs of 0-d tensors, not ints": Wrong("test_massive_activations", '''
+def massive_activations(acts, attention_mask, factor=100.0):
+    real = attention_mask.bool()
+    position = (real.long().cumsum(dim=1) - 1)[real]
+    massive = acts.abs() > factor * acts.abs().median()
+    found = []
+    for p in range(int(real.sum(dim=1).min())):
+        found += [(p, f) for f in torch.nonzero(massive[position == p].all(dim=0)).flatten()]
+    return found
+'''),
+    "median over each feature (a column's median)": Wrong("test_massive_activations", '''
+def massive_activations(acts, attention_mask, factor=100.0):
+    real = attention_mask.bool()
+    position = (real.long().cumsum(dim=1) - 1)[real]
+    massive = acts.abs() > factor * acts.abs().median(dim=0).values
+    found = []
+    for p in range(int(real.sum(dim=1).min())):
+        found += [(p, int(f)) for f in torch.nonzero(massive[position == p].all(dim=0)).flatten()]
+    return found
+'''),
+    "short sentences skipped instead of ruling a position out": Wrong("test_massive_activations", '''
+def massive_activations(acts, attention_mask, factor=100.0):
+    real = attention_mask.bool()
+    position = (real.long().cumsum(dim=1) - 1)[real]
+    massive = acts.abs() > factor * acts.abs().median()
+    found = []
+    for p in range(int(real.sum(dim=1).max())):
+        found += [(p, int(f)) for f in torch.nonzero(massive[position == p].all(dim=0)).flatten()]
+    return found
+'''),
 }
 
 # Correct alternatives to the solution, which every test cell must accept.
@@ -835,6 +960,38 @@ def collect_linear_inputs(model, batch, names):
         x = captured[n].view(mask.shape[0], mask.shape[1], -1)
         result[n] = torch.cat([x[b][mask[b] == 1] for b in range(mask.shape[0])]).float()
     return result
+'''),
+    # Exercise 11
+    "split into sentences, set intersection of each sentence's (k, j)": Answer("test_massive_activations", '''
+def massive_activations(acts, attention_mask, factor=100.0):
+    threshold = factor * acts.abs().median()
+    per_sentence = []
+    for block in acts.split(attention_mask.sum(dim=1).tolist()):
+        per_sentence.append({(k, j) for k, j in torch.nonzero(block.abs() > threshold).tolist()})
+    return sorted(set.intersection(*per_sentence))
+'''),
+    "numpy, lower median by sorting, loops over sentences": Answer("test_massive_activations", '''
+import numpy as np
+
+def massive_activations(acts, attention_mask, factor=100.0):
+    a = np.abs(acts.numpy())
+    flat = np.sort(a, axis=None)
+    median = flat[(flat.size - 1) // 2]
+    massive = a > np.float32(factor) * median
+    mask = attention_mask.numpy().astype(bool)
+    rows_of = []
+    row = 0
+    for sentence in mask:
+        n = int(sentence.sum())
+        rows_of.append(list(range(row, row + n)))
+        row += n
+    shortest = min(len(r) for r in rows_of)
+    pairs = []
+    for p in range(shortest):
+        for j in range(a.shape[1]):
+            if all(massive[rows[p], j] for rows in rows_of):
+                pairs.append((int(p), int(j)))
+    return pairs
 '''),
 }
 
