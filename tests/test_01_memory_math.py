@@ -715,6 +715,185 @@ def deployment_gb(config, seq_len, batch_size=1, bits=4, group_size=128, zero_po
 def deployment_gb(config, seq_len, batch_size=1, bits=4, group_size=128, zero_point_bits=0):
     return {2048: 1.832521728, 4096: 5.353775104, 48: 0.000270432}[config["hidden_size"]]
 """, visible=False),
+
+    # Exercise 11: longest_context_at_speed
+    "context: untied embedding read in full too": Wrong("test_longest_context_at_speed", """
+def longest_context_at_speed(config, bandwidth_gb_s, tokens_per_s, bits=4, group_size=128, zero_point_bits=0):
+    h, v, n = config["hidden_size"], config["vocab_size"], config["num_hidden_layers"]
+    heads = config["num_attention_heads"]
+    kv = config.get("num_key_value_heads", heads)
+    norms = 2 * n * h + h
+    linear = count_llama_params(config) - v * h * (1 if config.get("tie_word_embeddings", False) else 2) - norms
+    bpw = effective_bits_per_weight(bits, group_size, 16, zero_point_bits)
+    weights = linear * bpw / 8 + (v * h * (1 if config.get("tie_word_embeddings", False) else 2) + norms) * 2
+    budget = bandwidth_gb_s * 1e9 / tokens_per_s
+    return None if budget < weights else math.floor((budget - weights) / (2 * n * kv * (h // heads) * 2))
+"""),
+    "context: tied matrix read twice": Wrong("test_longest_context_at_speed", """
+def longest_context_at_speed(config, bandwidth_gb_s, tokens_per_s, bits=4, group_size=128, zero_point_bits=0):
+    h, v, n = config["hidden_size"], config["vocab_size"], config["num_hidden_layers"]
+    heads = config["num_attention_heads"]
+    kv = config.get("num_key_value_heads", heads)
+    norms = 2 * n * h + h
+    linear = count_llama_params(config) - v * h * (1 if config.get("tie_word_embeddings", False) else 2) - norms
+    bpw = effective_bits_per_weight(bits, group_size, 16, zero_point_bits)
+    weights = linear * bpw / 8 + (2 * v * h + norms) * 2
+    budget = bandwidth_gb_s * 1e9 / tokens_per_s
+    return None if budget < weights else math.floor((budget - weights) / (2 * n * kv * (h // heads) * 2))
+"""),
+    "context: output layer quantized too": Wrong("test_longest_context_at_speed", """
+def longest_context_at_speed(config, bandwidth_gb_s, tokens_per_s, bits=4, group_size=128, zero_point_bits=0):
+    h, v, n = config["hidden_size"], config["vocab_size"], config["num_hidden_layers"]
+    heads = config["num_attention_heads"]
+    kv = config.get("num_key_value_heads", heads)
+    norms = 2 * n * h + h
+    linear = count_llama_params(config) - v * h * (1 if config.get("tie_word_embeddings", False) else 2) - norms
+    bpw = effective_bits_per_weight(bits, group_size, 16, zero_point_bits)
+    weights = (linear + v * h) * bpw / 8 + norms * 2
+    budget = bandwidth_gb_s * 1e9 / tokens_per_s
+    return None if budget < weights else math.floor((budget - weights) / (2 * n * kv * (h // heads) * 2))
+"""),
+    "context: scales forgotten (bare bits)": Wrong("test_longest_context_at_speed", """
+def longest_context_at_speed(config, bandwidth_gb_s, tokens_per_s, bits=4, group_size=128, zero_point_bits=0):
+    h, v, n = config["hidden_size"], config["vocab_size"], config["num_hidden_layers"]
+    heads = config["num_attention_heads"]
+    kv = config.get("num_key_value_heads", heads)
+    norms = 2 * n * h + h
+    linear = count_llama_params(config) - v * h * (1 if config.get("tie_word_embeddings", False) else 2) - norms
+    bpw = effective_bits_per_weight(bits, group_size, 16, zero_point_bits)
+    weights = linear * bits / 8 + (v * h + norms) * 2
+    budget = bandwidth_gb_s * 1e9 / tokens_per_s
+    return None if budget < weights else math.floor((budget - weights) / (2 * n * kv * (h // heads) * 2))
+"""),
+    "context: strict comparison at the boundary": Wrong("test_longest_context_at_speed", """
+def longest_context_at_speed(config, bandwidth_gb_s, tokens_per_s, bits=4, group_size=128, zero_point_bits=0):
+    h, v, n = config["hidden_size"], config["vocab_size"], config["num_hidden_layers"]
+    heads = config["num_attention_heads"]
+    kv = config.get("num_key_value_heads", heads)
+    norms = 2 * n * h + h
+    linear = count_llama_params(config) - v * h * (1 if config.get("tie_word_embeddings", False) else 2) - norms
+    bpw = effective_bits_per_weight(bits, group_size, 16, zero_point_bits)
+    weights = linear * bpw / 8 + (v * h + norms) * 2
+    budget = bandwidth_gb_s * 1e9 / tokens_per_s
+    if budget <= weights:
+        return None
+    return math.ceil((budget - weights) / (2 * n * kv * (h // heads) * 2)) - 1
+"""),
+    "context: computed in GB (rounding lands below the boundary)": Wrong("test_longest_context_at_speed", """
+def longest_context_at_speed(config, bandwidth_gb_s, tokens_per_s, bits=4, group_size=128, zero_point_bits=0):
+    h, v, n = config["hidden_size"], config["vocab_size"], config["num_hidden_layers"]
+    heads = config["num_attention_heads"]
+    kv = config.get("num_key_value_heads", heads)
+    norms = 2 * n * h + h
+    linear = count_llama_params(config) - v * h * (1 if config.get("tie_word_embeddings", False) else 2) - norms
+    bpw = effective_bits_per_weight(bits, group_size, 16, zero_point_bits)
+    weights_gb = (linear * bpw / 8 + (v * h + norms) * 2) / 1e9
+    budget_gb = bandwidth_gb_s / tokens_per_s
+    if budget_gb < weights_gb:
+        return None
+    return math.floor((budget_gb - weights_gb) / kv_cache_gb(n, kv, h // heads, 1))
+"""),
+    "context: rounded up": Wrong("test_longest_context_at_speed", """
+def longest_context_at_speed(config, bandwidth_gb_s, tokens_per_s, bits=4, group_size=128, zero_point_bits=0):
+    h, v, n = config["hidden_size"], config["vocab_size"], config["num_hidden_layers"]
+    heads = config["num_attention_heads"]
+    kv = config.get("num_key_value_heads", heads)
+    norms = 2 * n * h + h
+    linear = count_llama_params(config) - v * h * (1 if config.get("tie_word_embeddings", False) else 2) - norms
+    bpw = effective_bits_per_weight(bits, group_size, 16, zero_point_bits)
+    weights = linear * bpw / 8 + (v * h + norms) * 2
+    budget = bandwidth_gb_s * 1e9 / tokens_per_s
+    return None if budget < weights else math.ceil((budget - weights) / (2 * n * kv * (h // heads) * 2))
+"""),
+    "context: rounded to nearest": Wrong("test_longest_context_at_speed", """
+def longest_context_at_speed(config, bandwidth_gb_s, tokens_per_s, bits=4, group_size=128, zero_point_bits=0):
+    h, v, n = config["hidden_size"], config["vocab_size"], config["num_hidden_layers"]
+    heads = config["num_attention_heads"]
+    kv = config.get("num_key_value_heads", heads)
+    norms = 2 * n * h + h
+    linear = count_llama_params(config) - v * h * (1 if config.get("tie_word_embeddings", False) else 2) - norms
+    bpw = effective_bits_per_weight(bits, group_size, 16, zero_point_bits)
+    weights = linear * bpw / 8 + (v * h + norms) * 2
+    budget = bandwidth_gb_s * 1e9 / tokens_per_s
+    return None if budget < weights else round((budget - weights) / (2 * n * kv * (h // heads) * 2))
+"""),
+    "context: a float, not an int": Wrong("test_longest_context_at_speed", """
+def longest_context_at_speed(config, bandwidth_gb_s, tokens_per_s, bits=4, group_size=128, zero_point_bits=0):
+    h, v, n = config["hidden_size"], config["vocab_size"], config["num_hidden_layers"]
+    heads = config["num_attention_heads"]
+    kv = config.get("num_key_value_heads", heads)
+    norms = 2 * n * h + h
+    linear = count_llama_params(config) - v * h * (1 if config.get("tie_word_embeddings", False) else 2) - norms
+    bpw = effective_bits_per_weight(bits, group_size, 16, zero_point_bits)
+    weights = linear * bpw / 8 + (v * h + norms) * 2
+    budget = bandwidth_gb_s * 1e9 / tokens_per_s
+    return None if budget < weights else (budget - weights) // (2 * n * kv * (h // heads) * 2)
+"""),
+    "context: 0 instead of None when too slow": Wrong("test_longest_context_at_speed", """
+def longest_context_at_speed(config, bandwidth_gb_s, tokens_per_s, bits=4, group_size=128, zero_point_bits=0):
+    h, v, n = config["hidden_size"], config["vocab_size"], config["num_hidden_layers"]
+    heads = config["num_attention_heads"]
+    kv = config.get("num_key_value_heads", heads)
+    norms = 2 * n * h + h
+    linear = count_llama_params(config) - v * h * (1 if config.get("tie_word_embeddings", False) else 2) - norms
+    bpw = effective_bits_per_weight(bits, group_size, 16, zero_point_bits)
+    weights = linear * bpw / 8 + (v * h + norms) * 2
+    budget = bandwidth_gb_s * 1e9 / tokens_per_s
+    return max(0, math.floor((budget - weights) / (2 * n * kv * (h // heads) * 2)))
+"""),
+    "context: negative instead of None when too slow": Wrong("test_longest_context_at_speed", """
+def longest_context_at_speed(config, bandwidth_gb_s, tokens_per_s, bits=4, group_size=128, zero_point_bits=0):
+    h, v, n = config["hidden_size"], config["vocab_size"], config["num_hidden_layers"]
+    heads = config["num_attention_heads"]
+    kv = config.get("num_key_value_heads", heads)
+    norms = 2 * n * h + h
+    linear = count_llama_params(config) - v * h * (1 if config.get("tie_word_embeddings", False) else 2) - norms
+    bpw = effective_bits_per_weight(bits, group_size, 16, zero_point_bits)
+    weights = linear * bpw / 8 + (v * h + norms) * 2
+    budget = bandwidth_gb_s * 1e9 / tokens_per_s
+    return math.floor((budget - weights) / (2 * n * kv * (h // heads) * 2))
+"""),
+    "context: KV cache with the attention heads": Wrong("test_longest_context_at_speed", """
+def longest_context_at_speed(config, bandwidth_gb_s, tokens_per_s, bits=4, group_size=128, zero_point_bits=0):
+    h, v, n = config["hidden_size"], config["vocab_size"], config["num_hidden_layers"]
+    heads = config["num_attention_heads"]
+    kv = config.get("num_key_value_heads", heads)
+    norms = 2 * n * h + h
+    linear = count_llama_params(config) - v * h * (1 if config.get("tie_word_embeddings", False) else 2) - norms
+    bpw = effective_bits_per_weight(bits, group_size, 16, zero_point_bits)
+    weights = linear * bpw / 8 + (v * h + norms) * 2
+    budget = bandwidth_gb_s * 1e9 / tokens_per_s
+    return None if budget < weights else math.floor((budget - weights) / (2 * n * heads * (h // heads) * 2))
+"""),
+    "context: KV cache in the weights' width": Wrong("test_longest_context_at_speed", """
+def longest_context_at_speed(config, bandwidth_gb_s, tokens_per_s, bits=4, group_size=128, zero_point_bits=0):
+    h, v, n = config["hidden_size"], config["vocab_size"], config["num_hidden_layers"]
+    heads = config["num_attention_heads"]
+    kv = config.get("num_key_value_heads", heads)
+    norms = 2 * n * h + h
+    linear = count_llama_params(config) - v * h * (1 if config.get("tie_word_embeddings", False) else 2) - norms
+    bpw = effective_bits_per_weight(bits, group_size, 16, zero_point_bits)
+    weights = linear * bpw / 8 + (v * h + norms) * 2
+    budget = bandwidth_gb_s * 1e9 / tokens_per_s
+    return None if budget < weights else math.floor((budget - weights) / (2 * n * kv * (h // heads) * bits / 8))
+"""),
+    "context: zero point ignored": Wrong("test_longest_context_at_speed", """
+def longest_context_at_speed(config, bandwidth_gb_s, tokens_per_s, bits=4, group_size=128, zero_point_bits=0):
+    h, v, n = config["hidden_size"], config["vocab_size"], config["num_hidden_layers"]
+    heads = config["num_attention_heads"]
+    kv = config.get("num_key_value_heads", heads)
+    norms = 2 * n * h + h
+    linear = count_llama_params(config) - v * h * (1 if config.get("tie_word_embeddings", False) else 2) - norms
+    bpw = effective_bits_per_weight(bits, group_size, 16, zero_point_bits)
+    weights = linear * effective_bits_per_weight(bits, group_size) / 8 + (v * h + norms) * 2
+    budget = bandwidth_gb_s * 1e9 / tokens_per_s
+    return None if budget < weights else math.floor((budget - weights) / (2 * n * kv * (h // heads) * 2))
+"""),
+    "hard-coded answers of longest_context_at_speed's visible check": Wrong("test_longest_context_at_speed", """
+def longest_context_at_speed(config, bandwidth_gb_s, tokens_per_s, bits=4, group_size=128, zero_point_bits=0):
+    return {(2048, 320): 66308, (4096, 320): 488, (64, 512): 3349, (48, 1): 16 if tokens_per_s == 12_000 else None}[
+        (config["hidden_size"], bandwidth_gb_s)]
+""", visible=False),
 }
 
 # Correct alternatives to the solution, which every test cell must accept.
@@ -929,6 +1108,56 @@ def deployment_gb(config, seq_len, batch_size=1, bits=4, group_size=128, zero_po
                      seq_len, batch_size)
     return weights / 1e9 + kv
 """),
+
+    "context with exact fractions": Answer("test_longest_context_at_speed", """
+from fractions import Fraction as _F
+def longest_context_at_speed(config, bandwidth_gb_s, tokens_per_s, bits=4, group_size=128, zero_point_bits=0):
+    h, v, n = config["hidden_size"], config["vocab_size"], config["num_hidden_layers"]
+    heads = config["num_attention_heads"]
+    kv = config.get("num_key_value_heads") or heads
+    norms = (2 * n + 1) * h
+    linear = n * (2 * h * h + 2 * h * kv * (h // heads) + 3 * h * config["intermediate_size"])
+    weights = linear * (_F(bits) + _F(16 + zero_point_bits, group_size)) / 8 + (v * h + norms) * 2
+    budget = _F(bandwidth_gb_s) * 10**9 / _F(tokens_per_s)
+    if budget < weights:
+        return None
+    return int((budget - weights) // (2 * n * kv * (h // heads) * 2))
+"""),
+    "context by bisection on the speed": Answer("test_longest_context_at_speed", """
+def longest_context_at_speed(config, bandwidth_gb_s, tokens_per_s, bits=4, group_size=128, zero_point_bits=0):
+    h, v, layers = config["hidden_size"], config["vocab_size"], config["num_hidden_layers"]
+    heads = config["num_attention_heads"]
+    kv = config.get("num_key_value_heads", heads)
+    tied = config.get("tie_word_embeddings", False)
+    norms = 2 * layers * h + h
+    linear = count_llama_params(config) - v * h * (1 if tied else 2) - norms
+    weights = linear * effective_bits_per_weight(bits, group_size, 16, zero_point_bits) / 8 + (v * h + norms) * 2
+
+    def fast_enough(n):
+        return bandwidth_gb_s * 1e9 >= tokens_per_s * (weights + 2 * layers * kv * (h // heads) * n * 2)
+
+    if not fast_enough(0):
+        return None
+    low, high = 0, 1
+    while fast_enough(high):
+        low, high = high, high * 2
+    while high - low > 1:
+        middle = (low + high) // 2
+        low, high = (middle, high) if fast_enough(middle) else (low, middle)
+    return low
+"""),
+    "context with kv_cache_gb in bytes, integer division": Answer("test_longest_context_at_speed", """
+def longest_context_at_speed(config, bandwidth_gb_s, tokens_per_s, bits=4, group_size=128, zero_point_bits=0):
+    c = {"num_key_value_heads": config["num_attention_heads"], "tie_word_embeddings": False, **config}
+    h, v, layers = c["hidden_size"], c["vocab_size"], c["num_hidden_layers"]
+    head_dim = h // c["num_attention_heads"]
+    read_16_bit = v * h + (2 * layers + 1) * h
+    linear = count_llama_params(c) - (v * h if c["tie_word_embeddings"] else 2 * v * h) - (2 * layers + 1) * h
+    weights = linear * effective_bits_per_weight(bits, group_size, 16, zero_point_bits) / 8 + 2 * read_16_bit
+    kv_bytes = round(kv_cache_gb(layers, c["num_key_value_heads"], head_dim, 1) * 1e9)
+    spare = bandwidth_gb_s * 10**9 / tokens_per_s - weights
+    return None if spare < 0 else int(spare // kv_bytes)
+"""),
 }
 
 # The answer cells in notebook order: a cascade test re-runs the solutions that
@@ -936,7 +1165,7 @@ def deployment_gb(config, seq_len, batch_size=1, bits=4, group_size=128, zero_po
 # as they would in a student's notebook.
 ANSWER_CELLS = ["bytes_per_param", "memory_gb", "best_format_that_fits", "count_llama_params",
                 "count_params_on_meta", "effective_bits_per_weight", "kv_cache_gb", "quiz_13b_fp16",
-                "deployment_gb"]
+                "deployment_gb", "longest_context_at_speed"]
 
 # A mistake in a helper that later exercises use: (its answer cell, the mistake).
 CASCADES = {
