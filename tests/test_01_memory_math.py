@@ -711,6 +711,177 @@ def deployment_gb(config, seq_len, batch_size=1, bits=4, group_size=128, zero_po
     weights = quantized * effective_bits_per_weight(bits, group_size, 16, zero_point_bits) / 8 + kept * 2
     return round(weights / 1e9 + kv_cache_gb(n, kv, h // heads, seq_len, batch_size), 2)
 """),
+    "deployment: the weights multiplied by batch_size too": Wrong("test_deployment_gb", """
+def deployment_gb(config, seq_len, batch_size=1, bits=4, group_size=128, zero_point_bits=0):
+    h, v, n = config["hidden_size"], config["vocab_size"], config["num_hidden_layers"]
+    heads = config["num_attention_heads"]
+    kv = config.get("num_key_value_heads", heads)
+    tied = config.get("tie_word_embeddings", False)
+    norms = 2 * n * h + h
+    kept = v * h * (1 if tied else 2) + norms
+    quantized = count_llama_params(config) - kept
+    weights = quantized * effective_bits_per_weight(bits, group_size, 16, zero_point_bits) / 8 + kept * 2
+    return batch_size * (weights / 1e9 + kv_cache_gb(n, kv, h // heads, seq_len))
+"""),
+    "deployment: final norm left out": Wrong("test_deployment_gb", """
+def deployment_gb(config, seq_len, batch_size=1, bits=4, group_size=128, zero_point_bits=0):
+    h, v, n = config["hidden_size"], config["vocab_size"], config["num_hidden_layers"]
+    heads = config["num_attention_heads"]
+    kv = config.get("num_key_value_heads", heads)
+    tied = config.get("tie_word_embeddings", False)
+    norms = 2 * n * h
+    kept = v * h * (1 if tied else 2) + norms
+    quantized = count_llama_params(config) - kept
+    weights = quantized * effective_bits_per_weight(bits, group_size, 16, zero_point_bits) / 8 + kept * 2
+    return weights / 1e9 + kv_cache_gb(n, kv, h // heads, seq_len, batch_size)
+"""),
+    "deployment: tied matrix taken out of the quantized count twice": Wrong("test_deployment_gb", """
+def deployment_gb(config, seq_len, batch_size=1, bits=4, group_size=128, zero_point_bits=0):
+    h, v, n = config["hidden_size"], config["vocab_size"], config["num_hidden_layers"]
+    heads = config["num_attention_heads"]
+    kv = config.get("num_key_value_heads", heads)
+    tied = config.get("tie_word_embeddings", False)
+    norms = 2 * n * h + h
+    kept = v * h * (1 if tied else 2) + norms
+    quantized = count_llama_params(config) - 2 * v * h - norms
+    weights = quantized * effective_bits_per_weight(bits, group_size, 16, zero_point_bits) / 8 + kept * 2
+    return weights / 1e9 + kv_cache_gb(n, kv, h // heads, seq_len, batch_size)
+"""),
+    "deployment: zero_point_bits passed as the scale's bits": Wrong("test_deployment_gb", """
+def deployment_gb(config, seq_len, batch_size=1, bits=4, group_size=128, zero_point_bits=0):
+    h, v, n = config["hidden_size"], config["vocab_size"], config["num_hidden_layers"]
+    heads = config["num_attention_heads"]
+    kv = config.get("num_key_value_heads", heads)
+    tied = config.get("tie_word_embeddings", False)
+    norms = 2 * n * h + h
+    kept = v * h * (1 if tied else 2) + norms
+    quantized = count_llama_params(config) - kept
+    weights = quantized * effective_bits_per_weight(bits, group_size, zero_point_bits) / 8 + kept * 2
+    return weights / 1e9 + kv_cache_gb(n, kv, h // heads, seq_len, batch_size)
+"""),
+    "deployment: zero point counted per weight, not per group": Wrong("test_deployment_gb", """
+def deployment_gb(config, seq_len, batch_size=1, bits=4, group_size=128, zero_point_bits=0):
+    h, v, n = config["hidden_size"], config["vocab_size"], config["num_hidden_layers"]
+    heads = config["num_attention_heads"]
+    kv = config.get("num_key_value_heads", heads)
+    tied = config.get("tie_word_embeddings", False)
+    norms = 2 * n * h + h
+    kept = v * h * (1 if tied else 2) + norms
+    quantized = count_llama_params(config) - kept
+    weights = quantized * (bits + zero_point_bits + 16 / group_size) / 8 + kept * 2
+    return weights / 1e9 + kv_cache_gb(n, kv, h // heads, seq_len, batch_size)
+"""),
+    "deployment: tied by default": Wrong("test_deployment_gb", """
+def deployment_gb(config, seq_len, batch_size=1, bits=4, group_size=128, zero_point_bits=0):
+    h, v, n = config["hidden_size"], config["vocab_size"], config["num_hidden_layers"]
+    heads = config["num_attention_heads"]
+    kv = config.get("num_key_value_heads", heads)
+    tied = config.get("tie_word_embeddings", True)
+    norms = 2 * n * h + h
+    kept = v * h * (1 if tied else 2) + norms
+    quantized = count_llama_params(config) - kept
+    weights = quantized * effective_bits_per_weight(bits, group_size, 16, zero_point_bits) / 8 + kept * 2
+    return weights / 1e9 + kv_cache_gb(n, kv, h // heads, seq_len, batch_size)
+"""),
+    "deployment: one KV head by default": Wrong("test_deployment_gb", """
+def deployment_gb(config, seq_len, batch_size=1, bits=4, group_size=128, zero_point_bits=0):
+    h, v, n = config["hidden_size"], config["vocab_size"], config["num_hidden_layers"]
+    heads = config["num_attention_heads"]
+    kv = config.get("num_key_value_heads", 1)
+    tied = config.get("tie_word_embeddings", False)
+    norms = 2 * n * h + h
+    kept = v * h * (1 if tied else 2) + norms
+    quantized = count_llama_params(config) - kept
+    weights = quantized * effective_bits_per_weight(bits, group_size, 16, zero_point_bits) / 8 + kept * 2
+    return weights / 1e9 + kv_cache_gb(n, kv, h // heads, seq_len, batch_size)
+"""),
+    "deployment: optional tie key read with []": Wrong("test_deployment_gb", """
+def deployment_gb(config, seq_len, batch_size=1, bits=4, group_size=128, zero_point_bits=0):
+    h, v, n = config["hidden_size"], config["vocab_size"], config["num_hidden_layers"]
+    heads = config["num_attention_heads"]
+    kv = config.get("num_key_value_heads", heads)
+    tied = config["tie_word_embeddings"]
+    norms = 2 * n * h + h
+    kept = v * h * (1 if tied else 2) + norms
+    quantized = count_llama_params(config) - kept
+    weights = quantized * effective_bits_per_weight(bits, group_size, 16, zero_point_bits) / 8 + kept * 2
+    return weights / 1e9 + kv_cache_gb(n, kv, h // heads, seq_len, batch_size)
+"""),
+    "deployment: keys cached, values forgotten": Wrong("test_deployment_gb", """
+def deployment_gb(config, seq_len, batch_size=1, bits=4, group_size=128, zero_point_bits=0):
+    h, v, n = config["hidden_size"], config["vocab_size"], config["num_hidden_layers"]
+    heads = config["num_attention_heads"]
+    kv = config.get("num_key_value_heads", heads)
+    tied = config.get("tie_word_embeddings", False)
+    norms = 2 * n * h + h
+    kept = v * h * (1 if tied else 2) + norms
+    quantized = count_llama_params(config) - kept
+    weights = quantized * effective_bits_per_weight(bits, group_size, 16, zero_point_bits) / 8 + kept * 2
+    return weights / 1e9 + kv_cache_gb(n, kv, h // heads, seq_len, batch_size) / 2
+"""),
+    "deployment: embedding quantized, output layer kept": Wrong("test_deployment_gb", """
+def deployment_gb(config, seq_len, batch_size=1, bits=4, group_size=128, zero_point_bits=0):
+    h, v, n = config["hidden_size"], config["vocab_size"], config["num_hidden_layers"]
+    heads = config["num_attention_heads"]
+    kv = config.get("num_key_value_heads", heads)
+    tied = config.get("tie_word_embeddings", False)
+    norms = 2 * n * h + h
+    kept = v * h * (0 if tied else 1) + norms
+    quantized = count_llama_params(config) - kept
+    weights = quantized * effective_bits_per_weight(bits, group_size, 16, zero_point_bits) / 8 + kept * 2
+    return weights / 1e9 + kv_cache_gb(n, kv, h // heads, seq_len, batch_size)
+"""),
+    "deployment: weights rounded in GB before the sum": Wrong("test_deployment_gb", """
+def deployment_gb(config, seq_len, batch_size=1, bits=4, group_size=128, zero_point_bits=0):
+    h, v, n = config["hidden_size"], config["vocab_size"], config["num_hidden_layers"]
+    heads = config["num_attention_heads"]
+    kv = config.get("num_key_value_heads", heads)
+    tied = config.get("tie_word_embeddings", False)
+    norms = 2 * n * h + h
+    kept = v * h * (1 if tied else 2) + norms
+    quantized = count_llama_params(config) - kept
+    weights = quantized * effective_bits_per_weight(bits, group_size, 16, zero_point_bits) / 8 + kept * 2
+    return round(weights / 1e9, 3) + kv_cache_gb(n, kv, h // heads, seq_len, batch_size)
+"""),
+    "deployment: a NumPy float32": Wrong("test_deployment_gb", """
+def deployment_gb(config, seq_len, batch_size=1, bits=4, group_size=128, zero_point_bits=0):
+    h, v, n = config["hidden_size"], config["vocab_size"], config["num_hidden_layers"]
+    heads = config["num_attention_heads"]
+    kv = config.get("num_key_value_heads", heads)
+    tied = config.get("tie_word_embeddings", False)
+    norms = 2 * n * h + h
+    kept = v * h * (1 if tied else 2) + norms
+    quantized = count_llama_params(config) - kept
+    weights = quantized * effective_bits_per_weight(bits, group_size, 16, zero_point_bits) / 8 + kept * 2
+    import numpy as np
+    return np.float32(weights / 1e9 + kv_cache_gb(n, kv, h // heads, seq_len, batch_size))
+"""),
+    "deployment: mutates config: pops a key it does not need": Wrong("test_deployment_gb", """
+def deployment_gb(config, seq_len, batch_size=1, bits=4, group_size=128, zero_point_bits=0):
+    config.pop("max_position_embeddings", None)
+    h, v, n = config["hidden_size"], config["vocab_size"], config["num_hidden_layers"]
+    heads = config["num_attention_heads"]
+    kv = config.get("num_key_value_heads", heads)
+    tied = config.get("tie_word_embeddings", False)
+    norms = 2 * n * h + h
+    kept = v * h * (1 if tied else 2) + norms
+    quantized = count_llama_params(config) - kept
+    weights = quantized * effective_bits_per_weight(bits, group_size, 16, zero_point_bits) / 8 + kept * 2
+    return weights / 1e9 + kv_cache_gb(n, kv, h // heads, seq_len, batch_size)
+"""),
+    "deployment: the notebook's LLAMA_2_7B in place of config": Wrong("test_deployment_gb", """
+def deployment_gb(config, seq_len, batch_size=1, bits=4, group_size=128, zero_point_bits=0):
+    config = LLAMA_2_7B
+    h, v, n = config["hidden_size"], config["vocab_size"], config["num_hidden_layers"]
+    heads = config["num_attention_heads"]
+    kv = config.get("num_key_value_heads", heads)
+    tied = config.get("tie_word_embeddings", False)
+    norms = 2 * n * h + h
+    kept = v * h * (1 if tied else 2) + norms
+    quantized = count_llama_params(config) - kept
+    weights = quantized * effective_bits_per_weight(bits, group_size, 16, zero_point_bits) / 8 + kept * 2
+    return weights / 1e9 + kv_cache_gb(n, kv, h // heads, seq_len, batch_size)
+"""),
     "hard-coded answers of deployment_gb's visible check": Wrong("test_deployment_gb", """
 def deployment_gb(config, seq_len, batch_size=1, bits=4, group_size=128, zero_point_bits=0):
     return {2048: 1.832521728, 4096: 5.353775104, 48: 0.000270432}[config["hidden_size"]]
@@ -888,6 +1059,273 @@ def longest_context_at_speed(config, bandwidth_gb_s, tokens_per_s, bits=4, group
     weights = linear * effective_bits_per_weight(bits, group_size) / 8 + (v * h + norms) * 2
     budget = bandwidth_gb_s * 1e9 / tokens_per_s
     return None if budget < weights else math.floor((budget - weights) / (2 * n * kv * (h // heads) * 2))
+"""),
+    "context: bandwidth truncated to an int": Wrong("test_longest_context_at_speed", """
+def longest_context_at_speed(config, bandwidth_gb_s, tokens_per_s, bits=4, group_size=128, zero_point_bits=0):
+    h, v, n = config["hidden_size"], config["vocab_size"], config["num_hidden_layers"]
+    heads = config["num_attention_heads"]
+    kv = config.get("num_key_value_heads", heads)
+    tied = config.get("tie_word_embeddings", False)
+    norms = 2 * n * h + h
+    linear = count_llama_params(config) - v * h * (1 if tied else 2) - norms
+    bpw = effective_bits_per_weight(bits, group_size, 16, zero_point_bits)
+    weights = linear * bpw / 8 + (v * h + norms) * 2
+    per_token = 2 * n * kv * (h // heads) * 2
+    budget = int(bandwidth_gb_s) * 10**9 / tokens_per_s
+    if budget < weights:
+        return None
+    return math.floor((budget - weights) / per_token)
+"""),
+    "context: bandwidth taken as GiB/s": Wrong("test_longest_context_at_speed", """
+def longest_context_at_speed(config, bandwidth_gb_s, tokens_per_s, bits=4, group_size=128, zero_point_bits=0):
+    h, v, n = config["hidden_size"], config["vocab_size"], config["num_hidden_layers"]
+    heads = config["num_attention_heads"]
+    kv = config.get("num_key_value_heads", heads)
+    tied = config.get("tie_word_embeddings", False)
+    norms = 2 * n * h + h
+    linear = count_llama_params(config) - v * h * (1 if tied else 2) - norms
+    bpw = effective_bits_per_weight(bits, group_size, 16, zero_point_bits)
+    weights = linear * bpw / 8 + (v * h + norms) * 2
+    per_token = 2 * n * kv * (h // heads) * 2
+    budget = bandwidth_gb_s * 2**30 / tokens_per_s
+    if budget < weights:
+        return None
+    return math.floor((budget - weights) / per_token)
+"""),
+    "context: None when an empty context is exactly fast enough": Wrong("test_longest_context_at_speed", """
+def longest_context_at_speed(config, bandwidth_gb_s, tokens_per_s, bits=4, group_size=128, zero_point_bits=0):
+    h, v, n = config["hidden_size"], config["vocab_size"], config["num_hidden_layers"]
+    heads = config["num_attention_heads"]
+    kv = config.get("num_key_value_heads", heads)
+    tied = config.get("tie_word_embeddings", False)
+    norms = 2 * n * h + h
+    linear = count_llama_params(config) - v * h * (1 if tied else 2) - norms
+    bpw = effective_bits_per_weight(bits, group_size, 16, zero_point_bits)
+    weights = linear * bpw / 8 + (v * h + norms) * 2
+    per_token = 2 * n * kv * (h // heads) * 2
+    budget = bandwidth_gb_s * 1e9 / tokens_per_s
+    if budget <= weights:
+        return None
+    return math.floor((budget - weights) / per_token)
+"""),
+    "context: the KV cache of n + 1 tokens read": Wrong("test_longest_context_at_speed", """
+def longest_context_at_speed(config, bandwidth_gb_s, tokens_per_s, bits=4, group_size=128, zero_point_bits=0):
+    h, v, n = config["hidden_size"], config["vocab_size"], config["num_hidden_layers"]
+    heads = config["num_attention_heads"]
+    kv = config.get("num_key_value_heads", heads)
+    tied = config.get("tie_word_embeddings", False)
+    norms = 2 * n * h + h
+    linear = count_llama_params(config) - v * h * (1 if tied else 2) - norms
+    bpw = effective_bits_per_weight(bits, group_size, 16, zero_point_bits)
+    weights = linear * bpw / 8 + (v * h + norms) * 2
+    per_token = 2 * n * kv * (h // heads) * 2
+    budget = bandwidth_gb_s * 1e9 / tokens_per_s
+    if budget < weights:
+        return None
+    return math.floor((budget - weights) / per_token) - 1
+"""),
+    "context: tied matrix not read at all": Wrong("test_longest_context_at_speed", """
+def longest_context_at_speed(config, bandwidth_gb_s, tokens_per_s, bits=4, group_size=128, zero_point_bits=0):
+    h, v, n = config["hidden_size"], config["vocab_size"], config["num_hidden_layers"]
+    heads = config["num_attention_heads"]
+    kv = config.get("num_key_value_heads", heads)
+    tied = config.get("tie_word_embeddings", False)
+    norms = 2 * n * h + h
+    linear = count_llama_params(config) - v * h * (1 if tied else 2) - norms
+    bpw = effective_bits_per_weight(bits, group_size, 16, zero_point_bits)
+    weights = linear * bpw / 8 + (v * h * (0 if tied else 1) + norms) * 2
+    per_token = 2 * n * kv * (h // heads) * 2
+    budget = bandwidth_gb_s * 1e9 / tokens_per_s
+    if budget < weights:
+        return None
+    return math.floor((budget - weights) / per_token)
+"""),
+    "context: the embedding row counted": Wrong("test_longest_context_at_speed", """
+def longest_context_at_speed(config, bandwidth_gb_s, tokens_per_s, bits=4, group_size=128, zero_point_bits=0):
+    h, v, n = config["hidden_size"], config["vocab_size"], config["num_hidden_layers"]
+    heads = config["num_attention_heads"]
+    kv = config.get("num_key_value_heads", heads)
+    tied = config.get("tie_word_embeddings", False)
+    norms = 2 * n * h + h
+    linear = count_llama_params(config) - v * h * (1 if tied else 2) - norms
+    bpw = effective_bits_per_weight(bits, group_size, 16, zero_point_bits)
+    weights = linear * bpw / 8 + (v * h + norms + h) * 2
+    per_token = 2 * n * kv * (h // heads) * 2
+    budget = bandwidth_gb_s * 1e9 / tokens_per_s
+    if budget < weights:
+        return None
+    return math.floor((budget - weights) / per_token)
+"""),
+    "context: KV bytes per token from kv_cache_gb * 1e9, not rounded": Wrong("test_longest_context_at_speed", """
+def longest_context_at_speed(config, bandwidth_gb_s, tokens_per_s, bits=4, group_size=128, zero_point_bits=0):
+    h, v, n = config["hidden_size"], config["vocab_size"], config["num_hidden_layers"]
+    heads = config["num_attention_heads"]
+    kv = config.get("num_key_value_heads", heads)
+    tied = config.get("tie_word_embeddings", False)
+    norms = 2 * n * h + h
+    linear = count_llama_params(config) - v * h * (1 if tied else 2) - norms
+    bpw = effective_bits_per_weight(bits, group_size, 16, zero_point_bits)
+    weights = linear * bpw / 8 + (v * h + norms) * 2
+    per_token = kv_cache_gb(n, kv, h // heads, 1) * 1e9
+    budget = bandwidth_gb_s * 1e9 / tokens_per_s
+    if budget < weights:
+        return None
+    return math.floor((budget - weights) / per_token)
+"""),
+    "context: GB per token first, then bytes": Wrong("test_longest_context_at_speed", """
+def longest_context_at_speed(config, bandwidth_gb_s, tokens_per_s, bits=4, group_size=128, zero_point_bits=0):
+    h, v, n = config["hidden_size"], config["vocab_size"], config["num_hidden_layers"]
+    heads = config["num_attention_heads"]
+    kv = config.get("num_key_value_heads", heads)
+    tied = config.get("tie_word_embeddings", False)
+    norms = 2 * n * h + h
+    linear = count_llama_params(config) - v * h * (1 if tied else 2) - norms
+    bpw = effective_bits_per_weight(bits, group_size, 16, zero_point_bits)
+    weights = linear * bpw / 8 + (v * h + norms) * 2
+    per_token = 2 * n * kv * (h // heads) * 2
+    budget = bandwidth_gb_s / tokens_per_s * 1e9
+    if budget < weights:
+        return None
+    return math.floor((budget - weights) / per_token)
+"""),
+    "context: mutates config: fills in the default tie key": Wrong("test_longest_context_at_speed", """
+def longest_context_at_speed(config, bandwidth_gb_s, tokens_per_s, bits=4, group_size=128, zero_point_bits=0):
+    h, v, n = config["hidden_size"], config["vocab_size"], config["num_hidden_layers"]
+    heads = config["num_attention_heads"]
+    kv = config.get("num_key_value_heads", heads)
+    tied = config.setdefault("tie_word_embeddings", False)
+    norms = 2 * n * h + h
+    linear = count_llama_params(config) - v * h * (1 if tied else 2) - norms
+    bpw = effective_bits_per_weight(bits, group_size, 16, zero_point_bits)
+    weights = linear * bpw / 8 + (v * h + norms) * 2
+    per_token = 2 * n * kv * (h // heads) * 2
+    budget = bandwidth_gb_s * 1e9 / tokens_per_s
+    if budget < weights:
+        return None
+    return math.floor((budget - weights) / per_token)
+"""),
+    "context: mutates config: pops a key it does not need": Wrong("test_longest_context_at_speed", """
+def longest_context_at_speed(config, bandwidth_gb_s, tokens_per_s, bits=4, group_size=128, zero_point_bits=0):
+    config.pop("max_position_embeddings", None)
+    h, v, n = config["hidden_size"], config["vocab_size"], config["num_hidden_layers"]
+    heads = config["num_attention_heads"]
+    kv = config.get("num_key_value_heads", heads)
+    tied = config.get("tie_word_embeddings", False)
+    norms = 2 * n * h + h
+    linear = count_llama_params(config) - v * h * (1 if tied else 2) - norms
+    bpw = effective_bits_per_weight(bits, group_size, 16, zero_point_bits)
+    weights = linear * bpw / 8 + (v * h + norms) * 2
+    per_token = 2 * n * kv * (h // heads) * 2
+    budget = bandwidth_gb_s * 1e9 / tokens_per_s
+    if budget < weights:
+        return None
+    return math.floor((budget - weights) / per_token)
+"""),
+    "context: optional KV-heads key read with []": Wrong("test_longest_context_at_speed", """
+def longest_context_at_speed(config, bandwidth_gb_s, tokens_per_s, bits=4, group_size=128, zero_point_bits=0):
+    h, v, n = config["hidden_size"], config["vocab_size"], config["num_hidden_layers"]
+    heads = config["num_attention_heads"]
+    kv = config["num_key_value_heads"]
+    tied = config.get("tie_word_embeddings", False)
+    norms = 2 * n * h + h
+    linear = count_llama_params(config) - v * h * (1 if tied else 2) - norms
+    bpw = effective_bits_per_weight(bits, group_size, 16, zero_point_bits)
+    weights = linear * bpw / 8 + (v * h + norms) * 2
+    per_token = 2 * n * kv * (h // heads) * 2
+    budget = bandwidth_gb_s * 1e9 / tokens_per_s
+    if budget < weights:
+        return None
+    return math.floor((budget - weights) / per_token)
+"""),
+    "context: numpy.floor (a float64)": Wrong("test_longest_context_at_speed", """
+def longest_context_at_speed(config, bandwidth_gb_s, tokens_per_s, bits=4, group_size=128, zero_point_bits=0):
+    h, v, n = config["hidden_size"], config["vocab_size"], config["num_hidden_layers"]
+    heads = config["num_attention_heads"]
+    kv = config.get("num_key_value_heads", heads)
+    tied = config.get("tie_word_embeddings", False)
+    norms = 2 * n * h + h
+    linear = count_llama_params(config) - v * h * (1 if tied else 2) - norms
+    bpw = effective_bits_per_weight(bits, group_size, 16, zero_point_bits)
+    weights = linear * bpw / 8 + (v * h + norms) * 2
+    per_token = 2 * n * kv * (h // heads) * 2
+    budget = bandwidth_gb_s * 1e9 / tokens_per_s
+    if budget < weights:
+        return None
+    import numpy as np
+    return np.floor((budget - weights) / per_token)
+"""),
+    "context: RMSNorms quantized too": Wrong("test_longest_context_at_speed", """
+def longest_context_at_speed(config, bandwidth_gb_s, tokens_per_s, bits=4, group_size=128, zero_point_bits=0):
+    h, v, n = config["hidden_size"], config["vocab_size"], config["num_hidden_layers"]
+    heads = config["num_attention_heads"]
+    kv = config.get("num_key_value_heads", heads)
+    tied = config.get("tie_word_embeddings", False)
+    norms = 2 * n * h + h
+    linear = count_llama_params(config) - v * h * (1 if tied else 2) - norms
+    bpw = effective_bits_per_weight(bits, group_size, 16, zero_point_bits)
+    weights = (linear + norms) * bpw / 8 + v * h * 2
+    per_token = 2 * n * kv * (h // heads) * 2
+    budget = bandwidth_gb_s * 1e9 / tokens_per_s
+    if budget < weights:
+        return None
+    return math.floor((budget - weights) / per_token)
+"""),
+    "context: RMSNorms left out": Wrong("test_longest_context_at_speed", """
+def longest_context_at_speed(config, bandwidth_gb_s, tokens_per_s, bits=4, group_size=128, zero_point_bits=0):
+    h, v, n = config["hidden_size"], config["vocab_size"], config["num_hidden_layers"]
+    heads = config["num_attention_heads"]
+    kv = config.get("num_key_value_heads", heads)
+    tied = config.get("tie_word_embeddings", False)
+    norms = 2 * n * h + h
+    linear = count_llama_params(config) - v * h * (1 if tied else 2) - norms
+    bpw = effective_bits_per_weight(bits, group_size, 16, zero_point_bits)
+    weights = linear * bpw / 8 + v * h * 2
+    per_token = 2 * n * kv * (h // heads) * 2
+    budget = bandwidth_gb_s * 1e9 / tokens_per_s
+    if budget < weights:
+        return None
+    return math.floor((budget - weights) / per_token)
+"""),
+    "context: group size ignored (always 128)": Wrong("test_longest_context_at_speed", """
+def longest_context_at_speed(config, bandwidth_gb_s, tokens_per_s, bits=4, group_size=128, zero_point_bits=0):
+    h, v, n = config["hidden_size"], config["vocab_size"], config["num_hidden_layers"]
+    heads = config["num_attention_heads"]
+    kv = config.get("num_key_value_heads", heads)
+    tied = config.get("tie_word_embeddings", False)
+    norms = 2 * n * h + h
+    linear = count_llama_params(config) - v * h * (1 if tied else 2) - norms
+    bpw = effective_bits_per_weight(bits, 128, 16, zero_point_bits)
+    weights = linear * bpw / 8 + (v * h + norms) * 2
+    per_token = 2 * n * kv * (h // heads) * 2
+    budget = bandwidth_gb_s * 1e9 / tokens_per_s
+    if budget < weights:
+        return None
+    return math.floor((budget - weights) / per_token)
+"""),
+    "context: deployment_gb's bytes (the embedding counted)": Wrong("test_longest_context_at_speed", """
+def longest_context_at_speed(config, bandwidth_gb_s, tokens_per_s, bits=4, group_size=128, zero_point_bits=0):
+    budget = bandwidth_gb_s * 1e9 / tokens_per_s
+    weights = deployment_gb(config, 0, 1, bits, group_size, zero_point_bits) * 1e9
+    if budget < weights:
+        return None
+    per_token = deployment_gb(config, 1, 1, bits, group_size, zero_point_bits) * 1e9 - weights
+    return math.floor((budget - weights) / per_token)
+"""),
+    "context: capped at max_position_embeddings": Wrong("test_longest_context_at_speed", """
+def longest_context_at_speed(config, bandwidth_gb_s, tokens_per_s, bits=4, group_size=128, zero_point_bits=0):
+    h, v, n = config["hidden_size"], config["vocab_size"], config["num_hidden_layers"]
+    heads = config["num_attention_heads"]
+    kv = config.get("num_key_value_heads", heads)
+    tied = config.get("tie_word_embeddings", False)
+    norms = 2 * n * h + h
+    linear = count_llama_params(config) - v * h * (1 if tied else 2) - norms
+    bpw = effective_bits_per_weight(bits, group_size, 16, zero_point_bits)
+    weights = linear * bpw / 8 + (v * h + norms) * 2
+    per_token = 2 * n * kv * (h // heads) * 2
+    budget = bandwidth_gb_s * 1e9 / tokens_per_s
+    if budget < weights:
+        return None
+    return min(math.floor((budget - weights) / per_token), config.get('max_position_embeddings', float('inf')))
 """),
     "hard-coded answers of longest_context_at_speed's visible check": Wrong("test_longest_context_at_speed", """
 def longest_context_at_speed(config, bandwidth_gb_s, tokens_per_s, bits=4, group_size=128, zero_point_bits=0):
@@ -1158,6 +1596,134 @@ def longest_context_at_speed(config, bandwidth_gb_s, tokens_per_s, bits=4, group
     spare = bandwidth_gb_s * 10**9 / tokens_per_s - weights
     return None if spare < 0 else int(spare // kv_bytes)
 """),
+    "deployment as a NumPy float64": Answer("test_deployment_gb", """
+def deployment_gb(config, seq_len, batch_size=1, bits=4, group_size=128, zero_point_bits=0):
+    h, v, n = config["hidden_size"], config["vocab_size"], config["num_hidden_layers"]
+    heads = config["num_attention_heads"]
+    kv = config.get("num_key_value_heads", heads)
+    tied = config.get("tie_word_embeddings", False)
+    norms = 2 * n * h + h
+    kept = v * h * (1 if tied else 2) + norms
+    quantized = count_llama_params(config) - kept
+    weights = quantized * effective_bits_per_weight(bits, group_size, 16, zero_point_bits) / 8 + kept * 2
+    import numpy as np
+    return np.float64(weights) / np.float64(1e9) + kv_cache_gb(n, kv, h // heads, seq_len, batch_size)
+"""),
+    "deployment with memory_gb for the 16-bit part": Answer("test_deployment_gb", """
+def deployment_gb(config, seq_len, batch_size=1, bits=4, group_size=128, zero_point_bits=0):
+    h, v, n = config["hidden_size"], config["vocab_size"], config["num_hidden_layers"]
+    heads = config["num_attention_heads"]
+    kv = config.get("num_key_value_heads", heads)
+    kept = v * h * (1 if config.get("tie_word_embeddings", False) else 2) + (2 * n + 1) * h
+    quantized = count_llama_params(config) - kept
+    return (quantized * effective_bits_per_weight(bits, group_size, 16, zero_point_bits) / 8 / 1e9
+            + memory_gb(kept, "fp16") + kv_cache_gb(n, kv, h // heads, seq_len, batch_size))
+"""),
+    "deployment with bytes_per_param for the 16-bit part": Answer("test_deployment_gb", """
+def deployment_gb(config, seq_len, batch_size=1, bits=4, group_size=128, zero_point_bits=0):
+    h, v, n = config["hidden_size"], config["vocab_size"], config["num_hidden_layers"]
+    heads = config["num_attention_heads"]
+    kv = config.get("num_key_value_heads", heads)
+    tied = config.get("tie_word_embeddings", False)
+    norms = 2 * n * h + h
+    kept = v * h * (1 if tied else 2) + norms
+    quantized = count_llama_params(config) - kept
+    weights = quantized * effective_bits_per_weight(bits, group_size, 16, zero_point_bits) / 8 + kept * bytes_per_param("bf16")
+    return weights / 1e9 + kv_cache_gb(n, kv, h // heads, seq_len, batch_size)
+"""),
+    "context from deployment_gb less the embedding, rounded to bytes": Answer("test_longest_context_at_speed", """
+def longest_context_at_speed(config, bandwidth_gb_s, tokens_per_s, bits=4, group_size=128, zero_point_bits=0):
+    untied_embedding = 0 if config.get("tie_word_embeddings", False) else config["vocab_size"] * config["hidden_size"] * 2
+    def read(n):
+        return round(deployment_gb(config, n, 1, bits, group_size, zero_point_bits) * 1e9) - untied_embedding
+    budget = bandwidth_gb_s * 1e9 / tokens_per_s
+    if read(0) > budget:
+        return None
+    per_token = read(1) - read(0)
+    return int((budget - read(0)) // per_token)
+"""),
+    "context with decimal.Decimal": Answer("test_longest_context_at_speed", """
+from decimal import Decimal as _D
+def longest_context_at_speed(config, bandwidth_gb_s, tokens_per_s, bits=4, group_size=128, zero_point_bits=0):
+    h, v, n = config["hidden_size"], config["vocab_size"], config["num_hidden_layers"]
+    heads = config["num_attention_heads"]
+    kv = config.get("num_key_value_heads", heads)
+    norms = (2 * n + 1) * h
+    linear = n * (2 * h * h + 2 * h * kv * (h // heads) + 3 * h * config["intermediate_size"])
+    weights = _D(linear) * (_D(bits) + _D(16 + zero_point_bits) / _D(group_size)) / 8 + (v * h + norms) * 2
+    budget = _D(str(bandwidth_gb_s)) * 10**9 / _D(str(tokens_per_s))
+    n_max = (budget - weights) // (2 * n * kv * (h // heads) * 2)
+    return int(n_max) if budget >= weights else None
+"""),
+    "context by stepping down powers of two on the speed": Answer("test_longest_context_at_speed", """
+def longest_context_at_speed(config, bandwidth_gb_s, tokens_per_s, bits=4, group_size=128, zero_point_bits=0):
+    h, v, layers = config["hidden_size"], config["vocab_size"], config["num_hidden_layers"]
+    heads = config["num_attention_heads"]
+    kv = config.get("num_key_value_heads", heads)
+    norms = (2 * layers + 1) * h
+    linear = count_llama_params(config) - v * h * (1 if config.get("tie_word_embeddings", False) else 2) - norms
+    weights = linear * effective_bits_per_weight(bits, group_size, 16, zero_point_bits) / 8 + (v * h + norms) * 2
+    per_token = kv_cache_gb(layers, kv, h // heads, 1, 1) * 10**9
+    per_token = round(per_token)
+    speed = lambda n: bandwidth_gb_s * 1e9 / (weights + n * per_token)
+    if speed(0) < tokens_per_s:
+        return None
+    n = 0
+    step = 1 << 20
+    while step:
+        while speed(n + step) >= tokens_per_s:
+            n += step
+        step >>= 1
+    return n
+"""),
+    "context: None when the floor is negative": Answer("test_longest_context_at_speed", """
+def longest_context_at_speed(config, bandwidth_gb_s, tokens_per_s, bits=4, group_size=128, zero_point_bits=0):
+    h, v, n = config["hidden_size"], config["vocab_size"], config["num_hidden_layers"]
+    heads = config["num_attention_heads"]
+    kv = config.get("num_key_value_heads", heads)
+    tied = config.get("tie_word_embeddings", False)
+    norms = 2 * n * h + h
+    linear = count_llama_params(config) - v * h * (1 if tied else 2) - norms
+    bpw = effective_bits_per_weight(bits, group_size, 16, zero_point_bits)
+    weights = linear * bpw / 8 + (v * h + norms) * 2
+    per_token = 2 * n * kv * (h // heads) * 2
+    budget = bandwidth_gb_s * 1e9 / tokens_per_s
+    n_max = math.floor((budget - weights) / per_token)
+    return n_max if n_max >= 0 else None
+"""),
+    "context as a NumPy int64": Answer("test_longest_context_at_speed", """
+def longest_context_at_speed(config, bandwidth_gb_s, tokens_per_s, bits=4, group_size=128, zero_point_bits=0):
+    h, v, n = config["hidden_size"], config["vocab_size"], config["num_hidden_layers"]
+    heads = config["num_attention_heads"]
+    kv = config.get("num_key_value_heads", heads)
+    tied = config.get("tie_word_embeddings", False)
+    norms = 2 * n * h + h
+    linear = count_llama_params(config) - v * h * (1 if tied else 2) - norms
+    bpw = effective_bits_per_weight(bits, group_size, 16, zero_point_bits)
+    weights = linear * bpw / 8 + (v * h + norms) * 2
+    per_token = 2 * n * kv * (h // heads) * 2
+    budget = bandwidth_gb_s * 1e9 / tokens_per_s
+    if budget < weights:
+        return None
+    import numpy as np
+    return np.int64((budget - weights) / per_token)
+"""),
+    "context with the budget floored to whole bytes": Answer("test_longest_context_at_speed", """
+def longest_context_at_speed(config, bandwidth_gb_s, tokens_per_s, bits=4, group_size=128, zero_point_bits=0):
+    h, v, n = config["hidden_size"], config["vocab_size"], config["num_hidden_layers"]
+    heads = config["num_attention_heads"]
+    kv = config.get("num_key_value_heads", heads)
+    tied = config.get("tie_word_embeddings", False)
+    norms = 2 * n * h + h
+    linear = count_llama_params(config) - v * h * (1 if tied else 2) - norms
+    bpw = effective_bits_per_weight(bits, group_size, 16, zero_point_bits)
+    weights = linear * bpw / 8 + (v * h + norms) * 2
+    per_token = 2 * n * kv * (h // heads) * 2
+    budget = bandwidth_gb_s * 10**9 // tokens_per_s
+    if budget < weights:
+        return None
+    return math.floor((budget - weights) / per_token)
+"""),
 }
 
 # The answer cells in notebook order: a cascade test re-runs the solutions that
@@ -1189,6 +1755,22 @@ CASCADES = {
 }
 
 
+# A correct alternative that calls an earlier helper, after a mistake in that helper:
+# (the helper's answer cell, the mistake, the later answer cell, the alternative). The
+# later check puts the course's helper in place of the student's, so only the helper's
+# own exercise is lost.
+CASCADES_THROUGH_ALTERNATIVES = {
+    "memory_gb in GiB, deployment_gb calling it": (
+        "memory_gb", WRONG_ANSWERS["GiB where GB is asked"],
+        "deployment_gb", CORRECT_ANSWERS["deployment with memory_gb for the 16-bit part"]),
+    "bytes_per_param in bits, deployment_gb calling it": (
+        "bytes_per_param", WRONG_ANSWERS["bits instead of bytes"],
+        "deployment_gb", CORRECT_ANSWERS["deployment with bytes_per_param for the 16-bit part"]),
+    "deployment_gb in GiB, longest_context_at_speed calling it": (
+        "deployment_gb", WRONG_ANSWERS["deployment: GiB where GB is asked"],
+        "longest_context_at_speed", CORRECT_ANSWERS["context from deployment_gb less the embedding, rounded to bytes"]),
+}
+
 @pytest.fixture(scope="module")
 def notebook():
     return SolvedNotebook("01_memory_math")
@@ -1215,6 +1797,14 @@ def test_one_mistake_costs_one_exercise(notebook, mistake):
     code = "\n".join([wrong.code, *(notebook.cells[c] for c in later)])
     notebook.assert_costs_one_exercise(Wrong(wrong.test_id, code))
 
+
+
+@pytest.mark.parametrize("mistake", CASCADES_THROUGH_ALTERNATIVES)
+def test_one_mistake_costs_one_exercise_when_a_later_answer_calls_the_helper(notebook, mistake):
+    cell, wrong, later_cell, alternative = CASCADES_THROUGH_ALTERNATIVES[mistake]
+    later = ANSWER_CELLS[ANSWER_CELLS.index(cell) + 1:]
+    code = "\n".join([wrong.code, *(alternative.code if c == later_cell else notebook.cells[c] for c in later)])
+    notebook.assert_costs_one_exercise(Wrong(wrong.test_id, code))
 
 def test_checks_use_the_course_helpers_and_name_the_wrong_one(notebook, capsys):
     """With a wrong bytes_per_param, the checks of Exercises 2 and 3 pass, using the
