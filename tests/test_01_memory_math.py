@@ -1631,6 +1631,15 @@ def deployment_gb(config, seq_len, batch_size=1, bits=4, group_size=128, zero_po
     weights = quantized * effective_bits_per_weight(bits, group_size, 16, zero_point_bits) / 8 + kept * bytes_per_param("bf16")
     return weights / 1e9 + kv_cache_gb(n, kv, h // heads, seq_len, batch_size)
 """),
+    "deployment with count_params_on_meta": Answer("test_deployment_gb", """
+def deployment_gb(config, seq_len, batch_size=1, bits=4, group_size=128, zero_point_bits=0):
+    h, v, n = config["hidden_size"], config["vocab_size"], config["num_hidden_layers"]
+    heads = config["num_attention_heads"]
+    kept = v * h * (1 if config.get("tie_word_embeddings", False) else 2) + (2 * n + 1) * h
+    quantized = count_params_on_meta(config) - kept
+    weights_gb = (quantized * effective_bits_per_weight(bits, group_size, 16, zero_point_bits) / 8 + kept * 2) / 1e9
+    return weights_gb + kv_cache_gb(n, config.get("num_key_value_heads", heads), h // heads, seq_len, batch_size)
+"""),
     "context from deployment_gb less the embedding, rounded to bytes": Answer("test_longest_context_at_speed", """
 def longest_context_at_speed(config, bandwidth_gb_s, tokens_per_s, bits=4, group_size=128, zero_point_bits=0):
     untied_embedding = 0 if config.get("tie_word_embeddings", False) else config["vocab_size"] * config["hidden_size"] * 2
@@ -1766,6 +1775,9 @@ CASCADES_THROUGH_ALTERNATIVES = {
     "bytes_per_param in bits, deployment_gb calling it": (
         "bytes_per_param", WRONG_ANSWERS["bits instead of bytes"],
         "deployment_gb", CORRECT_ANSWERS["deployment with bytes_per_param for the 16-bit part"]),
+    "count_params_on_meta counting the tied tensor twice, deployment_gb calling it": (
+        "count_params_on_meta", WRONG_ANSWERS["meta count sums tied tensor twice"],
+        "deployment_gb", CORRECT_ANSWERS["deployment with count_params_on_meta"]),
     "deployment_gb in GiB, longest_context_at_speed calling it": (
         "deployment_gb", WRONG_ANSWERS["deployment: GiB where GB is asked"],
         "longest_context_at_speed", CORRECT_ANSWERS["context from deployment_gb less the embedding, rounded to bytes"]),
