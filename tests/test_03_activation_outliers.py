@@ -781,6 +781,173 @@ def massive_activations(acts, attention_mask, factor=100.0):
         found += [(p, int(f)) for f in torch.nonzero(massive[position == p].all(dim=0)).flatten()]
     return found
 '''),
+    "median of the padded batch (the padding's zeros counted)": Wrong("test_massive_activations", '''
+def massive_activations(acts, attention_mask, factor=100.0):
+    real = attention_mask.bool()
+    padded = torch.zeros(*real.shape, acts.shape[1])
+    padded[real] = acts
+    m = padded.abs().median()
+    position = (real.long().cumsum(dim=1) - 1)[real]
+    massive = acts.abs() > factor * m
+    found = []
+    for p in range(int(real.sum(dim=1).min())):
+        found += [(p, int(f)) for f in torch.nonzero(massive[position == p].all(dim=0)).flatten()]
+    return found
+'''),
+    "median per sentence (each sentence its own threshold)": Wrong("test_massive_activations", '''
+def massive_activations(acts, attention_mask, factor=100.0):
+    lengths = attention_mask.sum(dim=1).tolist()
+    sets = []
+    for block in acts.split(lengths):
+        t = factor * block.abs().median()
+        sets.append({(k, j) for k, j in torch.nonzero(block.abs() > t).tolist()})
+    return sorted(set.intersection(*sets))
+'''),
+    "median per token (each row its own threshold)": Wrong("test_massive_activations", '''
+def massive_activations(acts, attention_mask, factor=100.0):
+    real = attention_mask.bool()
+    position = (real.long().cumsum(dim=1) - 1)[real]
+    massive = acts.abs() > factor * acts.abs().median(dim=1, keepdim=True).values
+    found = []
+    for p in range(int(real.sum(dim=1).min())):
+        found += [(p, int(f)) for f in torch.nonzero(massive[position == p].all(dim=0)).flatten()]
+    return found
+'''),
+    "torch.quantile(0.5) (interpolates between the two middle values)": Wrong("test_massive_activations", '''
+def massive_activations(acts, attention_mask, factor=100.0):
+    real = attention_mask.bool()
+    position = (real.long().cumsum(dim=1) - 1)[real]
+    massive = acts.abs() > factor * torch.quantile(acts.abs().flatten(), 0.5)
+    found = []
+    for p in range(int(real.sum(dim=1).min())):
+        found += [(p, int(f)) for f in torch.nonzero(massive[position == p].all(dim=0)).flatten()]
+    return found
+'''),
+    "upper middle value (sorted[n // 2])": Wrong("test_massive_activations", '''
+def massive_activations(acts, attention_mask, factor=100.0):
+    real = attention_mask.bool()
+    position = (real.long().cumsum(dim=1) - 1)[real]
+    massive = acts.abs() > factor * acts.abs().flatten().sort().values[acts.numel() // 2]
+    found = []
+    for p in range(int(real.sum(dim=1).min())):
+        found += [(p, int(f)) for f in torch.nonzero(massive[position == p].all(dim=0)).flatten()]
+    return found
+'''),
+    "median of the signed values, then abs": Wrong("test_massive_activations", '''
+def massive_activations(acts, attention_mask, factor=100.0):
+    real = attention_mask.bool()
+    position = (real.long().cumsum(dim=1) - 1)[real]
+    massive = acts.abs() > factor * acts.median().abs()
+    found = []
+    for p in range(int(real.sum(dim=1).min())):
+        found += [(p, int(f)) for f in torch.nonzero(massive[position == p].all(dim=0)).flatten()]
+    return found
+'''),
+    "threshold = factor alone (median ignored)": Wrong("test_massive_activations", '''
+def massive_activations(acts, attention_mask, factor=100.0):
+    real = attention_mask.bool()
+    position = (real.long().cumsum(dim=1) - 1)[real]
+    massive = acts.abs() > factor * 1.0
+    found = []
+    for p in range(int(real.sum(dim=1).min())):
+        found += [(p, int(f)) for f in torch.nonzero(massive[position == p].all(dim=0)).flatten()]
+    return found
+'''),
+    "last sentence left out of the intersection": Wrong("test_massive_activations", '''
+def massive_activations(acts, attention_mask, factor=100.0):
+    lengths = attention_mask.sum(dim=1).tolist()
+    t = factor * acts.abs().median()
+    blocks = acts.split(lengths)
+    common = {(k, j) for k, j in torch.nonzero(blocks[0].abs() > t).tolist()}
+    for s in range(1, len(blocks) - 1):
+        common &= {(k, j) for k, j in torch.nonzero(blocks[s].abs() > t).tolist()}
+    return sorted(common)
+'''),
+    "first sentence left out of the intersection": Wrong("test_massive_activations", '''
+def massive_activations(acts, attention_mask, factor=100.0):
+    lengths = attention_mask.sum(dim=1).tolist()
+    t = factor * acts.abs().median()
+    blocks = acts.split(lengths)
+    common = {(k, j) for k, j in torch.nonzero(blocks[-1].abs() > t).tolist()}
+    for s in range(1, len(blocks)):
+        common &= {(k, j) for k, j in torch.nonzero(blocks[s].abs() > t).tolist()}
+    return sorted(common)
+'''),
+    "list(set) of pairs, not sorted": Wrong("test_massive_activations", '''
+def massive_activations(acts, attention_mask, factor=100.0):
+    threshold = factor * acts.abs().median()
+    per_sentence = []
+    for block in acts.split(attention_mask.sum(dim=1).tolist()):
+        per_sentence.append({(k, j) for k, j in torch.nonzero(block.abs() > threshold).tolist()})
+    return list(set.intersection(*per_sentence))
+'''),
+    "numpy int64s from np.argwhere": Wrong("test_massive_activations", '''
+import numpy as np
+def massive_activations(acts, attention_mask, factor=100.0):
+    real = attention_mask.bool()
+    position = (real.long().cumsum(dim=1) - 1)[real]
+    massive = (acts.abs() > factor * acts.abs().median()).numpy()
+    pos = position.numpy()
+    n = int(real.sum(dim=1).min())
+    every = np.stack([massive[pos == p].all(axis=0) for p in range(n)])
+    return [tuple(pair) for pair in np.argwhere(every)]
+'''),
+    "a list of lists, not tuples": Wrong("test_massive_activations", '''
+def massive_activations(acts, attention_mask, factor=100.0):
+    threshold = factor * acts.abs().median()
+    per_sentence = []
+    for block in acts.split(attention_mask.sum(dim=1).tolist()):
+        per_sentence.append({(k, j) for k, j in torch.nonzero(block.abs() > threshold).tolist()})
+    return [list(p) for p in sorted(set.intersection(*per_sentence))]
+'''),
+    "a tensor of pairs, not a list": Wrong("test_massive_activations", '''
+def massive_activations(acts, attention_mask, factor=100.0):
+    lengths = attention_mask.sum(dim=1).tolist()
+    padded = torch.nn.utils.rnn.pad_sequence(list(acts.split(lengths)), batch_first=True)
+    return torch.nonzero((padded.abs() > factor * acts.abs().median()).all(dim=0))
+'''),
+    "the notebook's batch mask (a global) instead of the argument": Wrong("test_massive_activations", '''
+def massive_activations(acts, attention_mask, factor=100.0):
+    real = batch["attention_mask"].bool()
+    position = (real.long().cumsum(dim=1) - 1)[real]
+    massive = acts.abs() > factor * acts.abs().median()
+    found = []
+    for p in range(int(real.sum(dim=1).min())):
+        found += [(p, int(f)) for f in torch.nonzero(massive[position == p].all(dim=0)).flatten()]
+    return found
+'''),
+    "acts.abs_() changes the input in place": Wrong("test_massive_activations", '''
+def massive_activations(acts, attention_mask, factor=100.0):
+    real = attention_mask.bool()
+    position = (real.long().cumsum(dim=1) - 1)[real]
+    a = acts.abs_()
+    massive = a > factor * a.median()
+    found = []
+    for p in range(int(real.sum(dim=1).min())):
+        found += [(p, int(f)) for f in torch.nonzero(massive[position == p].all(dim=0)).flatten()]
+    return found
+'''),
+    "positions counted from 1": Wrong("test_massive_activations", '''
+def massive_activations(acts, attention_mask, factor=100.0):
+    real = attention_mask.bool()
+    position = real.long().cumsum(dim=1)[real]
+    massive = acts.abs() > factor * acts.abs().median()
+    found = []
+    for p in range(1, int(real.sum(dim=1).min()) + 1):
+        found += [(p, int(f)) for f in torch.nonzero(massive[position == p].all(dim=0)).flatten()]
+    return found
+'''),
+    "padding assumed at the start of every sentence": Wrong("test_massive_activations", '''
+def massive_activations(acts, attention_mask, factor=100.0):
+    real = attention_mask.bool()
+    pads = (~real).sum(dim=1, keepdim=True)
+    position = (torch.arange(real.shape[1]) - pads).expand(real.shape)[real]
+    massive = acts.abs() > factor * acts.abs().median()
+    found = []
+    for p in range(int(real.sum(dim=1).min())):
+        found += [(p, int(f)) for f in torch.nonzero(massive[position == p].all(dim=0)).flatten()]
+    return found
+'''),
 }
 
 # Correct alternatives to the solution, which every test cell must accept.
@@ -992,6 +1159,84 @@ def massive_activations(acts, attention_mask, factor=100.0):
             if all(massive[rows[p], j] for rows in rows_of):
                 pairs.append((int(p), int(j)))
     return pairs
+'''),
+    "torch.quantile with interpolation='lower'": Answer("test_massive_activations", '''
+def massive_activations(acts, attention_mask, factor=100.0):
+    real = attention_mask.bool()
+    position = (real.long().cumsum(dim=1) - 1)[real]
+    massive = acts.abs() > factor * torch.quantile(acts.abs().flatten(), 0.5, interpolation='lower')
+    found = []
+    for p in range(int(real.sum(dim=1).min())):
+        found += [(p, int(f)) for f in torch.nonzero(massive[position == p].all(dim=0)).flatten()]
+    return found
+'''),
+    "kthvalue((n + 1) // 2) as the lower median": Answer("test_massive_activations", '''
+def massive_activations(acts, attention_mask, factor=100.0):
+    real = attention_mask.bool()
+    position = (real.long().cumsum(dim=1) - 1)[real]
+    massive = acts.abs() > factor * acts.abs().flatten().kthvalue((acts.numel() + 1) // 2).values
+    found = []
+    for p in range(int(real.sum(dim=1).min())):
+        found += [(p, int(f)) for f in torch.nonzero(massive[position == p].all(dim=0)).flatten()]
+    return found
+'''),
+    "statistics.median_low on Python floats, float64 threshold": Answer("test_massive_activations", '''
+import statistics
+def massive_activations(acts, attention_mask, factor=100.0):
+    m = statistics.median_low(acts.abs().flatten().tolist())
+    threshold = factor * m
+    lengths = [int(n) for n in attention_mask.sum(dim=1)]
+    rows, start = [], 0
+    for n in lengths:
+        rows.append(acts[start:start + n].abs().tolist()); start += n
+    out = []
+    for p in range(min(lengths)):
+        for f in range(acts.shape[1]):
+            if all(r[p][f] > threshold for r in rows):
+                out.append((p, f))
+    return out
+'''),
+    "pad_sequence left-aligns the sentences; padding zeros are never massive": Answer("test_massive_activations", '''
+def massive_activations(acts, attention_mask, factor=100.0):
+    lengths = attention_mask.sum(dim=1).tolist()
+    padded = torch.nn.utils.rnn.pad_sequence(list(acts.split(lengths)), batch_first=True, padding_value=0.0)
+    big = padded.abs() > factor * acts.abs().median()
+    return [(p, f) for p, f in torch.nonzero(big.all(dim=0)).tolist()]
+'''),
+    "|x| / m > factor": Answer("test_massive_activations", '''
+def massive_activations(acts, attention_mask, factor=100.0):
+    real = attention_mask.bool()
+    position = (real.long().cumsum(dim=1) - 1)[real]
+    massive = acts.abs() / acts.abs().median() > factor
+    found = []
+    for p in range(int(real.sum(dim=1).min())):
+        found += [(p, int(f)) for f in torch.nonzero(massive[position == p].all(dim=0)).flatten()]
+    return found
+'''),
+    "float64 throughout": Answer("test_massive_activations", '''
+def massive_activations(acts, attention_mask, factor=100.0):
+    a = acts.double().abs()
+    real = attention_mask.bool()
+    position = (real.long().cumsum(dim=1) - 1)[real]
+    massive = a > factor * a.median()
+    found = []
+    for p in range(int(real.sum(dim=1).min())):
+        found += [(p, int(f)) for f in torch.nonzero(massive[position == p].all(dim=0)).flatten()]
+    return found
+'''),
+    "stable argsort of the mask left-aligns each sentence's rows": Answer("test_massive_activations", '''
+def massive_activations(acts, attention_mask, factor=100.0):
+    m = acts.abs().median()
+    big = acts.abs() > factor * m
+    S, P = attention_mask.shape
+    real = attention_mask == 1
+    grid = torch.zeros(S, P, acts.shape[1], dtype=torch.bool)
+    # left-align each sentence: stable sort puts the real positions first, in order
+    order = torch.argsort((~real).int(), dim=1, stable=True)
+    aligned_real = torch.gather(real, 1, order)
+    grid[aligned_real] = big
+    every = grid.all(dim=0)
+    return sorted((int(p), int(f)) for p, f in torch.nonzero(every))
 '''),
 }
 
