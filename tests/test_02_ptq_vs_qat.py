@@ -1263,6 +1263,171 @@ def requantize(acc, M0, shift, zero_point, qmin, qmax):
     magnitude = torch.bitwise_right_shift(product.abs() + (1 << (shift - 1)), shift)
     return torch.clamp(torch.where(product < 0, -magnitude, magnitude) + zero_point, qmin, qmax).to(torch.int32)
 """),
+    "multiplier: round(m * 2**31 + 0.5), rounding twice": Wrong("test_requantize", """
+def quantize_multiplier(M):
+    if not 0 < M < 1:
+        raise ValueError(M)
+    m, e = math.frexp(M)
+    M0, shift = round(m * 2 ** 31 + 0.5), 31 - e
+    if M0 == 2 ** 31:
+        M0, shift = 2 ** 30, shift - 1
+    return M0, shift
+"""),
+    "multiplier: ceil(m * 2**31 - 0.5), ties rounded down": Wrong("test_requantize", """
+def quantize_multiplier(M):
+    if not 0 < M < 1:
+        raise ValueError(M)
+    m, e = math.frexp(M)
+    M0, shift = math.ceil(m * 2 ** 31 - 0.5), 31 - e
+    if M0 == 2 ** 31:
+        M0, shift = 2 ** 30, shift - 1
+    return M0, shift
+"""),
+    "multiplier: M0 = 2**31 halved, but shift + 1": Wrong("test_requantize", """
+def quantize_multiplier(M):
+    if not 0 < M < 1:
+        raise ValueError(M)
+    m, e = math.frexp(M)
+    M0, shift = math.floor(m * 2 ** 31 + 0.5), 31 - e
+    if M0 == 2 ** 31:
+        M0, shift = 2 ** 30, shift + 1
+    return M0, shift
+"""),
+    "multiplier: m * 2**31 rounded in a float32 tensor": Wrong("test_requantize", """
+def quantize_multiplier(M):
+    if not 0 < M < 1:
+        raise ValueError(M)
+    m, e = math.frexp(M)
+    M0, shift = int(torch.floor(torch.tensor(m) * 2 ** 31 + 0.5)), 31 - e
+    if M0 == 2 ** 31:
+        M0, shift = 2 ** 30, shift - 1
+    return M0, shift
+"""),
+    "multiplier: assert instead of raising ValueError": Wrong("test_requantize", """
+def quantize_multiplier(M):
+    assert 0 < M < 1, M
+    m, e = math.frexp(M)
+    M0, shift = math.floor(m * 2 ** 31 + 0.5), 31 - e
+    if M0 == 2 ** 31:
+        M0, shift = 2 ** 30, shift - 1
+    return M0, shift
+"""),
+    "multiplier: numpy integers (np.frexp, np.int64) returned": Wrong("test_requantize", """
+import numpy as np
+def quantize_multiplier(M):
+    if not 0 < M < 1:
+        raise ValueError(M)
+    m, e = np.frexp(M)
+    M0, shift = np.int64(np.floor(m * 2 ** 31 + 0.5)), 31 - e
+    if M0 == 2 ** 31:
+        M0, shift = np.int64(2 ** 30), shift - 1
+    return M0, shift
+"""),
+    "multiplier: a list instead of a tuple": Wrong("test_requantize", """
+def quantize_multiplier(M):
+    if not 0 < M < 1:
+        raise ValueError(M)
+    m, e = math.frexp(M)
+    M0, shift = math.floor(m * 2 ** 31 + 0.5), 31 - e
+    if M0 == 2 ** 31:
+        M0, shift = 2 ** 30, shift - 1
+    return [M0, shift]
+"""),
+    "requantize: torch.div(p + 2**(shift-1), rounding_mode='trunc'), negatives toward zero": Wrong("test_requantize", """
+def requantize(acc, M0, shift, zero_point, qmin, qmax):
+    p = acc.to(torch.int64) * torch.as_tensor(M0, dtype=torch.int64)
+    d = 2 ** torch.as_tensor(shift, dtype=torch.int64)
+    q = torch.div(p + d // 2, d, rounding_mode="trunc")
+    return torch.clamp(q + zero_point, qmin, qmax).to(torch.int32)
+"""),
+    "requantize: torch.div(p + sign(p) * 2**(shift-1), rounding_mode='floor')": Wrong("test_requantize", """
+def requantize(acc, M0, shift, zero_point, qmin, qmax):
+    p = acc.to(torch.int64) * torch.as_tensor(M0, dtype=torch.int64)
+    d = 2 ** torch.as_tensor(shift, dtype=torch.int64)
+    q = torch.div(p + torch.sign(p) * (d // 2), d, rounding_mode="floor")
+    return torch.clamp(q + zero_point, qmin, qmax).to(torch.int32)
+"""),
+    "requantize: |acc| taken in int32 (-2**31 stays negative)": Wrong("test_requantize", """
+def requantize(acc, M0, shift, zero_point, qmin, qmax):
+    magnitude = acc.abs().to(torch.int64) * torch.as_tensor(M0, dtype=torch.int64)
+    shift = torch.as_tensor(shift, dtype=torch.int64)
+    magnitude = (magnitude + (torch.ones_like(shift) << (shift - 1))) >> shift
+    return torch.clamp(torch.sign(acc) * magnitude + zero_point, qmin, qmax).to(torch.int32)
+"""),
+    "requantize: converted to int32 before adding the zero point (overflows)": Wrong("test_requantize", """
+def requantize(acc, M0, shift, zero_point, qmin, qmax):
+    product = acc.to(torch.int64) * torch.as_tensor(M0, dtype=torch.int64)
+    shift = torch.as_tensor(shift, dtype=torch.int64)
+    magnitude = torch.bitwise_right_shift(product.abs() + torch.bitwise_left_shift(torch.ones_like(shift), shift - 1), shift)
+    rounded = torch.where(product < 0, -magnitude, magnitude).to(torch.int32)
+    return torch.clamp(rounded + zero_point, qmin, qmax)
+"""),
+    "requantize: zero point subtracted": Wrong("test_requantize", """
+def requantize(acc, M0, shift, zero_point, qmin, qmax):
+    product = acc.to(torch.int64) * torch.as_tensor(M0, dtype=torch.int64)
+    shift = torch.as_tensor(shift, dtype=torch.int64)
+    magnitude = torch.bitwise_right_shift(product.abs() + torch.bitwise_left_shift(torch.ones_like(shift), shift - 1), shift)
+    return torch.clamp(torch.where(product < 0, -magnitude, magnitude) - zero_point, qmin, qmax).to(torch.int32)
+"""),
+    "requantize: 2**shift built in int32 (ones_like(acc) << shift)": Wrong("test_requantize", """
+def requantize(acc, M0, shift, zero_point, qmin, qmax):
+    p = acc.to(torch.int64) * torch.as_tensor(M0, dtype=torch.int64)
+    d = torch.bitwise_left_shift(torch.ones_like(acc), torch.as_tensor(shift).to(torch.int32))
+    mag = (p.abs() + d // 2) // d
+    return torch.clamp(torch.where(p < 0, -mag, mag) + zero_point, qmin, qmax).to(torch.int32)
+"""),
+    "requantize: Python round on exact Fractions (ties to even)": Wrong("test_requantize", """
+from fractions import Fraction
+def requantize(acc, M0, shift, zero_point, qmin, qmax):
+    M0s = torch.as_tensor(M0).expand(acc.shape).reshape(-1).tolist()
+    shifts = torch.as_tensor(shift).expand(acc.shape).reshape(-1).tolist()
+    out = [min(max(round(Fraction(a * m, 2 ** s)) + zero_point, qmin), qmax)
+           for a, m, s in zip(acc.reshape(-1).tolist(), M0s, shifts)]
+    return torch.tensor(out, dtype=torch.int32).reshape(acc.shape)
+"""),
+    "requantize: uint8 result for an unsigned grid": Wrong("test_requantize", """
+def requantize(acc, M0, shift, zero_point, qmin, qmax):
+    product = acc.to(torch.int64) * torch.as_tensor(M0, dtype=torch.int64)
+    shift = torch.as_tensor(shift, dtype=torch.int64)
+    magnitude = torch.bitwise_right_shift(product.abs() + torch.bitwise_left_shift(torch.ones_like(shift), shift - 1), shift)
+    out = torch.clamp(torch.where(product < 0, -magnitude, magnitude) + zero_point, qmin, qmax)
+    return out.to(torch.uint8 if qmin >= 0 and qmax <= 255 else torch.int32)
+"""),
+    "requantize: acc.abs_() in place": Wrong("test_requantize", """
+def requantize(acc, M0, shift, zero_point, qmin, qmax):
+    negative = acc < 0
+    magnitude = acc.abs_().to(torch.int64) * torch.as_tensor(M0, dtype=torch.int64)
+    shift = torch.as_tensor(shift, dtype=torch.int64)
+    magnitude = (magnitude + (torch.ones_like(shift) << (shift - 1))) >> shift
+    return torch.clamp(torch.where(negative, -magnitude, magnitude) + zero_point, qmin, qmax).to(torch.int32)
+"""),
+    "requantize: element loop, result left flat": Wrong("test_requantize", """
+def requantize(acc, M0, shift, zero_point, qmin, qmax):
+    M0s = torch.as_tensor(M0).expand(acc.shape).reshape(-1).tolist()
+    shifts = torch.as_tensor(shift).expand(acc.shape).reshape(-1).tolist()
+    out = []
+    for a, m, s in zip(acc.reshape(-1).tolist(), M0s, shifts):
+        p = a * m
+        q = (abs(p) + (1 << (s - 1))) >> s
+        out.append(min(max((q if p >= 0 else -q) + zero_point, qmin), qmax))
+    return torch.tensor(out, dtype=torch.int32)
+"""),
+    "requantize: int64 product, then p / 2**shift (float32) rounded half away": Wrong("test_requantize", """
+def requantize(acc, M0, shift, zero_point, qmin, qmax):
+    p = acc.to(torch.int64) * torch.as_tensor(M0, dtype=torch.int64)
+    v = p / 2 ** torch.as_tensor(shift, dtype=torch.int64)
+    r = torch.sign(v) * torch.floor(v.abs() + 0.5)
+    return torch.clamp(r + zero_point, qmin, qmax).to(torch.int32)
+"""),
+    "requantize: high multiply truncated (p >> 31), then a rounding shift": Wrong("test_requantize", """
+def requantize(acc, M0, shift, zero_point, qmin, qmax):
+    p = acc.to(torch.int64) * torch.as_tensor(M0, dtype=torch.int64)
+    high = p >> 31
+    e = torch.as_tensor(shift, dtype=torch.int64) - 31
+    half = torch.where(e > 0, torch.ones_like(e) << (e - 1).clamp(min=0), torch.zeros_like(e))
+    mag = (high.abs() + half) >> e
+    return torch.clamp(torch.where(high < 0, -mag, mag) + zero_point, qmin, qmax).to(torch.int32)
+"""),
 
     # Exercise 12: integer-only linear layer
     "integer linear: input zero point forgotten": Wrong("test_integer_linear", """
@@ -1319,6 +1484,46 @@ def integer_linear(x_q, x_zero_point, w_q, bias_q, M0, shift, y_zero_point):
 def integer_linear(x_q, x_zero_point, w_q, bias_q, M0, shift, y_zero_point):
     x_q -= x_zero_point
     return requantize(x_q @ w_q.T + bias_q, M0, shift, y_zero_point, 0, 255)
+"""),
+    "integer linear: x @ w_q, weights not transposed": Wrong("test_integer_linear", """
+def integer_linear(x_q, x_zero_point, w_q, bias_q, M0, shift, y_zero_point):
+    return requantize((x_q - x_zero_point) @ w_q + bias_q, M0, shift, y_zero_point, 0, 255)
+"""),
+    "integer linear: z_x subtracted from the weights too": Wrong("test_integer_linear", """
+def integer_linear(x_q, x_zero_point, w_q, bias_q, M0, shift, y_zero_point):
+    return requantize((x_q - x_zero_point) @ (w_q - x_zero_point).T + bias_q, M0, shift, y_zero_point, 0, 255)
+"""),
+    "integer linear: weight zero point 128 assumed": Wrong("test_integer_linear", """
+def integer_linear(x_q, x_zero_point, w_q, bias_q, M0, shift, y_zero_point):
+    return requantize((x_q - x_zero_point) @ (w_q - 128).T + bias_q, M0, shift, y_zero_point, 0, 255)
+"""),
+    "integer linear: codes as uint8, x_q - z_x wraps around": Wrong("test_integer_linear", """
+def integer_linear(x_q, x_zero_point, w_q, bias_q, M0, shift, y_zero_point):
+    x = x_q.to(torch.uint8) - x_zero_point
+    return requantize(x.int() @ w_q.T + bias_q, M0, shift, y_zero_point, 0, 255)
+"""),
+    "integer linear: int16 matmul overflows": Wrong("test_integer_linear", """
+def integer_linear(x_q, x_zero_point, w_q, bias_q, M0, shift, y_zero_point):
+    x = (x_q - x_zero_point).to(torch.int16)
+    acc = (x @ w_q.to(torch.int16).T).int() + bias_q
+    return requantize(acc, M0, shift, y_zero_point, 0, 255)
+"""),
+    "integer linear: output zero point added after requantize": Wrong("test_integer_linear", """
+def integer_linear(x_q, x_zero_point, w_q, bias_q, M0, shift, y_zero_point):
+    return requantize((x_q - x_zero_point) @ w_q.T + bias_q, M0, shift, 0, 0, 255) + y_zero_point
+"""),
+    "integer linear: input zero point added instead of subtracted": Wrong("test_integer_linear", """
+def integer_linear(x_q, x_zero_point, w_q, bias_q, M0, shift, y_zero_point):
+    return requantize((x_q + x_zero_point) @ w_q.T + bias_q, M0, shift, y_zero_point, 0, 255)
+"""),
+    "integer linear: inputs through float16, accumulator in float32": Wrong("test_integer_linear", """
+def integer_linear(x_q, x_zero_point, w_q, bias_q, M0, shift, y_zero_point):
+    acc = (x_q.half() - x_zero_point).float() @ w_q.float().T + bias_q
+    return requantize(acc.round().int(), M0, shift, y_zero_point, 0, 255)
+"""),
+    "integer linear: z_x subtracted once from the accumulator": Wrong("test_integer_linear", """
+def integer_linear(x_q, x_zero_point, w_q, bias_q, M0, shift, y_zero_point):
+    return requantize(x_q @ w_q.T - x_zero_point + bias_q, M0, shift, y_zero_point, 0, 255)
 """),
 }
 
@@ -1622,6 +1827,76 @@ def requantize(acc, M0, shift, zero_point, qmin, qmax):
     q = np.where(p < 0, -q, q) + zero_point
     return torch.from_numpy(np.clip(q, qmin, qmax).astype(np.int32))
 """),
+    "multiplier: exponent from ceil(log2(M)) (powers of two land on the M0 = 2**31 rule)": Answer("test_requantize", """
+def quantize_multiplier(M):
+    if not 0 < M < 1:
+        raise ValueError(M)
+    e = math.ceil(math.log2(M))
+    m = M / 2 ** e
+    M0, shift = math.floor(m * 2 ** 31 + 0.5), 31 - e
+    if M0 == 2 ** 31:
+        M0, shift = 2 ** 30, shift - 1
+    return M0, shift
+"""),
+    "requantize: Fraction multiplier, floor((p + half - [p < 0]) / 2**shift)": Answer("test_requantize", """
+from fractions import Fraction
+def quantize_multiplier(M):
+    if not (0.0 < M < 1.0):
+        raise ValueError("need 0 < M < 1")
+    m, e = math.frexp(M)
+    M0 = math.floor(Fraction(m) * 2 ** 31 + Fraction(1, 2))
+    shift = 31 - e
+    if M0 == 2 ** 31:
+        return 2 ** 30, shift - 1
+    return M0, shift
+def requantize(acc, M0, shift, zero_point, qmin, qmax):
+    p = acc.long() * torch.as_tensor(M0, dtype=torch.long)
+    s = torch.as_tensor(shift, dtype=torch.long)
+    half = torch.ones_like(s) << (s - 1)
+    # floor((p + half - [p < 0]) / 2**s) rounds ties away from zero
+    q = (p + half - (p < 0).long()) >> s
+    return (q + zero_point).clamp(qmin, qmax).int()
+"""),
+    "requantize: doubling loop for the multiplier, ((|p| >> (shift-1)) + 1) >> 1": Answer("test_requantize", """
+def quantize_multiplier(M):
+    if M <= 0 or M >= 1:
+        raise ValueError(M)
+    shift = 31
+    while M < 0.5:
+        M *= 2
+        shift += 1
+    M0 = int(M * 2 ** 31 + 0.5)
+    if M0 >= 2 ** 31:
+        M0, shift = M0 >> 1, shift - 1
+    return M0, shift
+def requantize(acc, M0, shift, zero_point, qmin, qmax):
+    p = acc.to(torch.int64) * M0
+    s = torch.as_tensor(shift)
+    q = ((p.abs() >> (s - 1)) + 1) >> 1
+    q = torch.sign(acc).to(torch.int64) * q
+    return torch.clamp(q + zero_point, min=qmin, max=qmax).to(torch.int32)
+"""),
+    "requantize: torch.div(p + sign(p) * half, rounding_mode='trunc')": Answer("test_requantize", """
+def requantize(acc, M0, shift, zero_point, qmin, qmax):
+    p = acc.to(torch.int64) * torch.as_tensor(M0, dtype=torch.int64)
+    d = 2 ** torch.as_tensor(shift, dtype=torch.int64)
+    q = torch.div(p + torch.sign(p) * (d // 2), d, rounding_mode="trunc")
+    return torch.clamp(q + zero_point, qmin, qmax).to(torch.int32)
+"""),
+    "requantize: Decimal ROUND_HALF_UP multiplier, floor division of |p|": Answer("test_requantize", """
+from decimal import Decimal, ROUND_HALF_UP
+def quantize_multiplier(M):
+    if not 0 < M < 1:
+        raise ValueError(M)
+    m, e = math.frexp(M)
+    M0 = int((Decimal(m) * 2 ** 31).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    return (2 ** 30, 30 - e) if M0 == 2 ** 31 else (M0, 31 - e)
+def requantize(acc, M0, shift, zero_point, qmin, qmax):
+    p = acc.to(torch.int64) * torch.as_tensor(M0, dtype=torch.int64)
+    d = torch.ones_like(p) << torch.as_tensor(shift, dtype=torch.int64)
+    mag = torch.div(p.abs() + d // 2, d, rounding_mode="floor")
+    return torch.where(p < 0, -mag, mag).add(zero_point).clamp(qmin, qmax).to(torch.int32)
+"""),
     # Exercise 12
     "integer linear: cross-term expansion with precomputed row sums": Answer("test_integer_linear", """
 def integer_linear(x_q, x_zero_point, w_q, bias_q, M0, shift, y_zero_point):
@@ -1642,6 +1917,30 @@ import numpy as np
 def integer_linear(x_q, x_zero_point, w_q, bias_q, M0, shift, y_zero_point):
     acc = (x_q.numpy().astype(np.int64) - x_zero_point) @ w_q.numpy().astype(np.int64).T + bias_q.numpy()
     return requantize(torch.from_numpy(acc.astype(np.int32)), M0, shift, y_zero_point, 0, 255)
+"""),
+    "integer linear: float64 accumulator (exact for int32 values)": Answer("test_integer_linear", """
+def integer_linear(x_q, x_zero_point, w_q, bias_q, M0, shift, y_zero_point):
+    acc = (x_q.double() - x_zero_point) @ w_q.double().T + bias_q.double()
+    return requantize(acc.to(torch.int32), M0, shift, y_zero_point, 0, 255)
+"""),
+    "integer linear: int64 einsum": Answer("test_integer_linear", """
+def integer_linear(x_q, x_zero_point, w_q, bias_q, M0, shift, y_zero_point):
+    acc = torch.einsum("bi,oi->bo", x_q.long() - x_zero_point, w_q.long()) + bias_q
+    return requantize(acc.int(), M0, shift, y_zero_point, 0, 255)
+"""),
+    "integer linear: w_q @ (x_q - z_x).T, transposed back": Answer("test_integer_linear", """
+def integer_linear(x_q, x_zero_point, w_q, bias_q, M0, shift, y_zero_point):
+    acc = (w_q.long() @ (x_q.long() - x_zero_point).T + bias_q.long()[:, None]).T
+    return requantize(acc.contiguous().int(), M0, shift, y_zero_point, 0, 255)
+"""),
+    "integer linear: F.linear on int32 tensors": Answer("test_integer_linear", """
+def integer_linear(x_q, x_zero_point, w_q, bias_q, M0, shift, y_zero_point):
+    return requantize(F.linear(x_q - x_zero_point, w_q, bias_q), M0, shift, y_zero_point, 0, 255)
+"""),
+    "integer linear: int64 accumulator passed to requantize": Answer("test_integer_linear", """
+def integer_linear(x_q, x_zero_point, w_q, bias_q, M0, shift, y_zero_point):
+    acc = torch.matmul(x_q.to(torch.int64) - x_zero_point, w_q.to(torch.int64).t()).add(bias_q)
+    return requantize(acc, M0, shift, y_zero_point, 0, 255)
 """),
 }
 
