@@ -1428,6 +1428,14 @@ def requantize(acc, M0, shift, zero_point, qmin, qmax):
     mag = (high.abs() + half) >> e
     return torch.clamp(torch.where(high < 0, -mag, mag) + zero_point, qmin, qmax).to(torch.int32)
 """),
+    "requantize: shift -= 1 in place on the caller's per-channel tensor": Wrong("test_requantize", """
+def requantize(acc, M0, shift, zero_point, qmin, qmax):
+    shift = torch.as_tensor(shift)
+    p = acc.to(torch.int64) * torch.as_tensor(M0, dtype=torch.int64)
+    shift -= 1
+    magnitude = ((p.abs() >> shift) + 1) >> 1
+    return torch.clamp(torch.sign(p) * magnitude + zero_point, qmin, qmax).to(torch.int32)
+"""),
 
     # Exercise 12: integer-only linear layer
     "integer linear: input zero point forgotten": Wrong("test_integer_linear", """
@@ -1896,6 +1904,13 @@ def requantize(acc, M0, shift, zero_point, qmin, qmax):
     d = torch.ones_like(p) << torch.as_tensor(shift, dtype=torch.int64)
     mag = torch.div(p.abs() + d // 2, d, rounding_mode="floor")
     return torch.where(p < 0, -mag, mag).add(zero_point).clamp(qmin, qmax).to(torch.int32)
+"""),
+    "requantize: floor division // by 2 ** shift (tensor powers)": Answer("test_requantize", """
+def requantize(acc, M0, shift, zero_point, qmin, qmax):
+    p = acc.to(torch.int64) * M0
+    half = 2 ** (shift - 1)
+    magnitude = (p.abs() + half) // 2 ** shift
+    return torch.clamp(torch.where(p < 0, -magnitude, magnitude) + zero_point, qmin, qmax).to(torch.int32)
 """),
     # Exercise 12
     "integer linear: cross-term expansion with precomputed row sums": Answer("test_integer_linear", """
