@@ -948,6 +948,26 @@ def massive_activations(acts, attention_mask, factor=100.0):
         found += [(p, int(f)) for f in torch.nonzero(massive[position == p].all(dim=0)).flatten()]
     return found
 '''),
+    "each pair listed once per sentence (duplicates)": Wrong("test_massive_activations", '''
+def massive_activations(acts, attention_mask, factor=100.0):
+    t = factor * acts.abs().median()
+    blocks = [b.abs() > t for b in acts.split(attention_mask.sum(dim=1).tolist())]
+    n = min(len(b) for b in blocks)
+    found = []
+    for b in blocks:
+        for k, j in torch.nonzero(b[:n]).tolist():
+            if all(other[k, j] for other in blocks):
+                found.append((k, j))
+    return sorted(found)
+'''),
+    "median over the positions every sentence reaches only": Wrong("test_massive_activations", '''
+def massive_activations(acts, attention_mask, factor=100.0):
+    lengths = attention_mask.sum(dim=1).tolist()
+    n = min(lengths)
+    stacked = torch.stack([b[:n] for b in acts.split(lengths)])
+    big = stacked.abs() > factor * stacked.abs().median()
+    return [(p, f) for p, f in torch.nonzero(big.all(dim=0)).tolist()]
+'''),
 }
 
 # Correct alternatives to the solution, which every test cell must accept.
@@ -1237,6 +1257,21 @@ def massive_activations(acts, attention_mask, factor=100.0):
     grid[aligned_real] = big
     every = grid.all(dim=0)
     return sorted((int(p), int(f)) for p, f in torch.nonzero(every))
+'''),
+    "position = column minus the first real token's column (argmax of the mask)": Answer("test_massive_activations", '''
+def massive_activations(acts, attention_mask, factor=100.0):
+    m = acts.abs().median()
+    first = attention_mask.argmax(dim=1)              # index of each sentence's first real token
+    column = torch.nonzero(attention_mask)[:, 1]      # row-major, the order of acts' rows
+    sentence = torch.nonzero(attention_mask)[:, 0]
+    position = column - first[sentence]
+    big = acts.abs() > factor * m
+    shortest = int(attention_mask.sum(dim=1).min())
+    out = []
+    for p in range(shortest):
+        rows = big[position == p]
+        out += [(p, j) for j in range(acts.shape[1]) if bool(rows[:, j].all())]
+    return out
 '''),
 }
 
