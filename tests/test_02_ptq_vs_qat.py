@@ -1436,6 +1436,13 @@ def requantize(acc, M0, shift, zero_point, qmin, qmax):
     magnitude = ((p.abs() >> shift) + 1) >> 1
     return torch.clamp(torch.sign(p) * magnitude + zero_point, qmin, qmax).to(torch.int32)
 """),
+    "requantize: (2|p| + 2**shift) // 2**(shift+1), overflows int64 at shift 62": Wrong("test_requantize", """
+def requantize(acc, M0, shift, zero_point, qmin, qmax):
+    p = acc.to(torch.int64) * torch.as_tensor(M0, dtype=torch.int64)
+    d = 2 ** torch.as_tensor(shift, dtype=torch.int64)
+    magnitude = (2 * p.abs() + d) // (2 * d)
+    return torch.clamp(torch.sign(p) * magnitude + zero_point, qmin, qmax).to(torch.int32)
+"""),
 
     # Exercise 12: integer-only linear layer
     "integer linear: input zero point forgotten": Wrong("test_integer_linear", """
@@ -2064,6 +2071,18 @@ def quant_linear(x, weight, bias, bits, act_scale, act_zero_point):
 def requantize(acc, M0, shift, zero_point, qmin, qmax):
     value = acc.double() * torch.as_tensor(M0, dtype=torch.float64) / torch.pow(2.0, torch.as_tensor(shift, dtype=torch.float64))
     return torch.clamp(torch.round(value) + zero_point, qmin, qmax).to(torch.int32)
+
+
+def integer_linear(x_q, x_zero_point, w_q, bias_q, M0, shift, y_zero_point):
+    return requantize((x_q - x_zero_point) @ w_q.T + bias_q, M0, shift, y_zero_point, 0, 255)
+"""),
+    "requantize changes the caller's shift in place; integer_linear built on it": Wrong("test_requantize", """
+def requantize(acc, M0, shift, zero_point, qmin, qmax):
+    shift = torch.as_tensor(shift)
+    p = acc.to(torch.int64) * torch.as_tensor(M0, dtype=torch.int64)
+    shift -= 1
+    magnitude = ((p.abs() >> shift) + 1) >> 1
+    return torch.clamp(torch.sign(p) * magnitude + zero_point, qmin, qmax).to(torch.int32)
 
 
 def integer_linear(x_q, x_zero_point, w_q, bias_q, M0, shift, y_zero_point):
