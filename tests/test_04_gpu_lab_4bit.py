@@ -19,7 +19,11 @@ Exercise 5's check compares the NormalFloat code book exactly with
 bitsandbytes' NF4 and with 3- and 4-bit books at other offsets; its hidden
 tests try 2 to 8 bits. Its wrong answers break one step of the recipe each
 (symmetric, no zero, not normalised, float64, the offset, unsorted, float64
-probabilities, float32 quantiles, a float64 division)."""
+probabilities, float32 quantiles, a float64 division), or take another route
+a student might (numpy's linspace, the offset written as a formula, mirrored
+negatives, a reciprocal, state kept between calls, tables copied); its correct
+alternatives use every float64 quantile function at hand (NormalDist, ndtri,
+erfinv, Newton's method), which round to the same float32 levels."""
 
 import pytest
 
@@ -945,6 +949,11 @@ def test_hints_name_the_mistake(notebook):
         ("code book: offset 1 - 1/32 as the default", True): "offset=0.9677083",
         ("code book: probabilities in float64", True): "probabilities in float32",
         ("code book: unsorted (negatives, zero, positives as computed)", True): "sort them",
+        ("code book: default offset 1 - (1/32 + 1/30) / 2 (0.96770833..., another float32)", True): "1 - (1/32 + 1/30) / 2",
+        ("code book: probabilities from numpy's float32 linspace", True): "numpy linspace",
+        ("code book: negative levels mirrored from the positive ones (one dropped)", True): "not the positive levels mirrored",
+        ("code book: levels appended to a global list on every call", True): "afresh in each call",
+        ("code book: multiplied by the reciprocal of the largest", True): "divide every level",
     }
     for (mistake, visible_only), phrase in cases.items():
         wrong = WRONG_ANSWERS[mistake]
@@ -1032,6 +1041,77 @@ def normal_float_code_book(bits=4, offset=0.9677083):
         result="(levels / levels.max()).tolist()")),
 })
 
+# A second round, from a student's reading of the text: other routes to the probabilities, the
+# default offset and the normalisation, other return types, state kept between calls, tables
+# copied instead of computed.
+WRONG_ANSWERS.update({
+    "code book: default offset 1 - (1/32 + 1/30) / 2 (0.96770833..., another float32)": Wrong(
+        "test_normal_float_code_book", _book().replace("offset=0.9677083", "offset=1 - (1 / 32 + 1 / 30) / 2")),
+    "code book: probabilities from a float64 linspace rounded to float32": Wrong("test_normal_float_code_book", _book(
+        pos="torch.linspace(offset, 0.5, half + 1, dtype=torch.float64)[:-1].float()",
+        neg="torch.linspace(offset, 0.5, half, dtype=torch.float64)[:-1].float()")),
+    "code book: probabilities from numpy's float32 linspace": Wrong("test_normal_float_code_book", "import numpy as np\n" + _book(
+        pos="np.linspace(offset, 0.5, half + 1, dtype=np.float32)[:-1]",
+        neg="np.linspace(offset, 0.5, half, dtype=np.float32)[:-1]")),
+    "code book: first probability (offset) dropped instead of the last (0.5)": Wrong("test_normal_float_code_book", _book(
+        pos="torch.linspace(offset, 0.5, half + 1)[1:]", neg="torch.linspace(offset, 0.5, half)[1:]")),
+    "code book: offset honoured on the positive side only": Wrong("test_normal_float_code_book", _book(
+        neg="torch.linspace(0.9677083, 0.5, half)[:-1]")),
+    "code book: negative levels mirrored from the positive ones (one dropped)": Wrong("test_normal_float_code_book", _book(
+        neg="torch.linspace(offset, 0.5, half + 1)[:-2]")),
+    "code book: negatives as quantiles of torch.linspace(1 - offset, 0.5), no minus": Wrong("test_normal_float_code_book", _book(
+        neg="[]", levels="torch.tensor([normal.inv_cdf(float(p)) for p in torch.linspace(1 - offset, 0.5, half)[:-1]]"
+                         " + [0.0] + positive, dtype=torch.float32).sort().values")),
+    "code book: 2 ** bits - 1 levels (7 and 7 around one zero)": Wrong("test_normal_float_code_book", _book(
+        pos="torch.linspace(offset, 0.5, half)[:-1]")),
+    "code book: half = 2 * bits": Wrong("test_normal_float_code_book", _book().replace(
+        "half = 2 ** (bits - 1)", "half = 2 * bits")),
+    "code book: normalised by the sum of the magnitudes": Wrong("test_normal_float_code_book", _book(
+        result="levels / levels.abs().sum()")),
+    "code book: divided by the quantile of offset as a Python float": Wrong("test_normal_float_code_book", _book(
+        result="levels / normal.inv_cdf(offset)")),
+    "code book: multiplied by the reciprocal of the largest": Wrong("test_normal_float_code_book", _book(
+        result="levels * (1 / levels.max())")),
+    "code book: divided in place by a view of the largest": Wrong("test_normal_float_code_book", _book(
+        result="levels.div_(levels[-1])"), error=RuntimeError),
+    "code book: a numpy array": Wrong("test_normal_float_code_book", _book(result="(levels / levels.max()).numpy()")),
+    "code book: shape (1, 2 ** bits)": Wrong("test_normal_float_code_book", _book(
+        result="(levels / levels.max()).reshape(1, -1)")),
+    "code book: levels appended to a global list on every call": Wrong("test_normal_float_code_book", """
+import statistics
+LEVELS = [0.0]
+def normal_float_code_book(bits=4, offset=0.9677083):
+    half = 2 ** (bits - 1)
+    normal = statistics.NormalDist()
+    LEVELS.extend(normal.inv_cdf(float(p)) for p in torch.linspace(offset, 0.5, half + 1)[:-1])
+    LEVELS.extend(-normal.inv_cdf(float(p)) for p in torch.linspace(offset, 0.5, half)[:-1])
+    levels = torch.tensor(LEVELS, dtype=torch.float32).sort().values
+    return levels / levels.max()
+"""),
+    "code book: cached by bits alone (a later offset gets the first book)": Wrong("test_normal_float_code_book", """
+_CACHE = {}
+""" + _book().replace("def normal_float_code_book(bits=4, offset=0.9677083):",
+                      "def _build(bits, offset):") + """
+def normal_float_code_book(bits=4, offset=0.9677083):
+    if bits not in _CACHE:
+        _CACHE[bits] = _build(bits, offset)
+    return _CACHE[bits]
+"""),
+    "code book: bitsandbytes' create_normal_map (4-bit only, and scipy)": Wrong("test_normal_float_code_book", """
+def normal_float_code_book(bits=4, offset=0.9677083):
+    full = F.create_normal_map(offset, use_extra_value=True)
+    return torch.cat([full[full < 0], torch.zeros(1), full[full > 0]])
+"""),
+    "code book: bitsandbytes' NF4 and the check's own tables copied": Wrong("test_normal_float_code_book", """
+def normal_float_code_book(bits=4, offset=0.9677083):
+    if bits == 3:
+        return _NF3_AT_095.clone()
+    if offset == 0.99:
+        return _NF4_AT_099.clone()
+    return F.get_4bit_type("nf4", device="cpu")
+""", visible=False),
+})
+
 CORRECT_ANSWERS.update({
     "code book: torch.special.ndtri in float64": Answer("test_normal_float_code_book", '''
 def normal_float_code_book(bits=4, offset=0.9677083):
@@ -1065,6 +1145,132 @@ def normal_float_code_book(bits=4, offset=0.9677083):
     return levels / pos.max()
 '''),
 })
+
+
+# Other float64 quantile functions round to the same float32 levels as NormalDist (checked on a
+# grid below), so the text may name two and accept any.
+CORRECT_ANSWERS.update({
+    "code book: torch.erfinv in float64, sqrt(2) * erfinv(2p - 1)": Answer("test_normal_float_code_book", """
+import math
+def normal_float_code_book(bits=4, offset=0.9677083):
+    half = 2 ** (bits - 1)
+    quantile = lambda p: math.sqrt(2) * torch.erfinv(2 * p.double() - 1)
+    positive = quantile(torch.linspace(offset, 0.5, half + 1)[:-1])
+    negative = -quantile(torch.linspace(offset, 0.5, half)[:-1])
+    levels = torch.cat([negative, torch.zeros(1, dtype=torch.float64), positive]).float().sort().values
+    return levels / levels.max()
+"""),
+    "code book: torch.distributions.Normal in float64": Answer("test_normal_float_code_book", """
+def normal_float_code_book(bits=4, offset=0.9677083):
+    half = 2 ** (bits - 1)
+    normal = torch.distributions.Normal(torch.tensor(0.0, dtype=torch.float64), torch.tensor(1.0, dtype=torch.float64))
+    positive = normal.icdf(torch.linspace(offset, 0.5, half + 1)[:-1].double())
+    negative = -normal.icdf(torch.linspace(offset, 0.5, half)[:-1].double())
+    levels = torch.cat([negative, torch.zeros(1, dtype=torch.float64), positive]).float().sort().values
+    return levels / levels.max()
+"""),
+    "code book: Newton's method on math.erf": Answer("test_normal_float_code_book", """
+import math
+def _quantile(p):
+    x = 0.0
+    for _ in range(100):
+        step = (0.5 * (1 + math.erf(x / math.sqrt(2))) - p) / (math.exp(-x * x / 2) / math.sqrt(2 * math.pi))
+        if x - step == x:
+            break
+        x -= step
+    return x
+def normal_float_code_book(bits=4, offset=0.9677083):
+    half = 2 ** (bits - 1)
+    positive = [_quantile(p) for p in torch.linspace(offset, 0.5, half + 1)[:-1].tolist()]
+    negative = [-_quantile(p) for p in torch.linspace(offset, 0.5, half)[:-1].tolist()]
+    levels = torch.tensor(sorted(negative + [0.0] + positive), dtype=torch.float32)
+    return levels / levels[-1]
+"""),
+    "code book: negatives as the quantiles of 1 - p": Answer("test_normal_float_code_book", _book(
+        neg="[]", levels="torch.tensor([normal.inv_cdf(1 - float(p)) for p in torch.linspace(offset, 0.5, half)[:-1]]"
+                         " + [0.0] + positive, dtype=torch.float32).sort().values")),
+    "code book: divided by minus the smallest": Answer("test_normal_float_code_book", _book(result="levels / -levels.min()")),
+    "code book: each side divided by its own end": Answer("test_normal_float_code_book", _book(
+        result="torch.cat([levels[levels < 0] / -levels.min(), levels[levels == 0], levels[levels > 0] / levels.max()])")),
+    "code book: probabilities as torch.linspace(0.5, offset)[1:], reversed": Answer("test_normal_float_code_book", _book(
+        pos="torch.linspace(0.5, offset, half + 1)[1:]", neg="torch.linspace(0.5, offset, half)[1:]")),
+    "code book: sorted with torch.unique, torch.tensor's default dtype": Answer("test_normal_float_code_book", _book(
+        levels="torch.unique(torch.tensor(negative + [0.0] + positive))")),
+    # The whole answer cell replaced, its `import statistics` line with it: the hidden tests import it themselves.
+    "code book: torch.special.ndtri in a cell without import statistics": Answer("test_normal_float_code_book", """
+globals().pop("statistics", None)
+def normal_float_code_book(bits=4, offset=0.9677083):
+    half = 2 ** (bits - 1)
+    positive = torch.special.ndtri(torch.linspace(offset, 0.5, half + 1)[:-1].double())
+    negative = -torch.special.ndtri(torch.linspace(offset, 0.5, half)[:-1].double())
+    levels = torch.cat([negative, torch.zeros(1, dtype=torch.float64), positive]).float().sort().values
+    return levels / levels.max()
+"""),
+})
+
+
+def test_code_book_check_sees_a_changed_default_dtype(notebook):
+    """An answer that sets torch's default dtype to float64 (to get float64 quantiles) and
+    asks for float32 probabilities explicitly gives the right levels, but leaves every later
+    torch.linspace and torch.tensor in float64: the visible check says so. torch's default is
+    process-wide, so it is put back here (run_test restores only the namespace)."""
+    import torch
+
+    code = """
+torch.set_default_dtype(torch.float64)
+def normal_float_code_book(bits=4, offset=0.9677083):
+    half = 2 ** (bits - 1)
+    positive = torch.special.ndtri(torch.linspace(offset, 0.5, half + 1, dtype=torch.float32)[:-1].double())
+    negative = -torch.special.ndtri(torch.linspace(offset, 0.5, half, dtype=torch.float32)[:-1].double())
+    levels = torch.cat([negative, torch.zeros(1), positive]).float().sort().values
+    return levels / levels.max()
+"""
+    try:
+        for visible_only in (True, False):
+            with pytest.raises(AssertionError, match="default dtype is torch.float64"):
+                notebook.run_test("test_normal_float_code_book", code, visible_only=visible_only)
+            torch.set_default_dtype(torch.float32)
+    finally:
+        torch.set_default_dtype(torch.float32)
+
+
+def test_code_book_any_float64_quantile_gives_the_same_levels():
+    """Step 2 names NormalDist and torch.special.ndtri; erfinv-based quantiles and scipy's
+    ndtri (bitsandbytes' create_normal_map) differ from them by at most a few float64 ulps,
+    which the conversion to float32 absorbs: identical books at every width from 2 to 8
+    bits and offsets across [0.9, 0.9999]."""
+    import math
+    import statistics
+
+    import torch
+
+    normal = statistics.NormalDist()
+    quantiles = {
+        "NormalDist": lambda p: torch.tensor([normal.inv_cdf(v) for v in p.tolist()], dtype=torch.float64),
+        "ndtri": torch.special.ndtri,
+        "erfinv": lambda p: math.sqrt(2) * torch.erfinv(2 * p - 1),
+    }
+    try:
+        import scipy.special
+
+        quantiles["scipy ndtri"] = lambda p: torch.from_numpy(scipy.special.ndtri(p.numpy()))
+    except ImportError:
+        pass
+
+    def book(quantile, bits, offset):
+        half = 2 ** (bits - 1)
+        positive = quantile(torch.linspace(offset, 0.5, half + 1)[:-1].double())
+        negative = -quantile(torch.linspace(offset, 0.5, half)[:-1].double())
+        levels = torch.cat([negative, torch.zeros(1, dtype=torch.float64), positive]).float().sort().values
+        return levels / levels.max()
+
+    offsets = [0.9677083, 0.99, 0.95, 0.97, 0.999, 1 - 1 / 32] + [0.9 + 0.0999 * i / 60 for i in range(61)]
+    for bits in range(2, 9):
+        for offset in offsets:
+            books = {name: book(q, bits, offset) for name, q in quantiles.items()}
+            reference = books.pop("NormalDist")
+            for name, levels in books.items():
+                assert torch.equal(levels, reference), (name, bits, offset)
 
 
 def test_code_book_recipe_is_bitsandbytes_create_normal_map():
