@@ -21,9 +21,10 @@ tests try 2 to 8 bits. Its wrong answers break one step of the recipe each
 (symmetric, no zero, not normalised, float64, the offset, unsorted, float64
 probabilities, float32 quantiles, a float64 division), or take another route
 a student might (numpy's linspace, the offset written as a formula, mirrored
-negatives, a reciprocal, state kept between calls, tables copied); its correct
-alternatives use every float64 quantile function at hand (NormalDist, ndtri,
-erfinv, Newton's method), which round to the same float32 levels."""
+negatives, a -0.0 zero, a reciprocal, state kept between calls, tables
+copied); its correct alternatives use every float64 quantile function at hand
+(NormalDist, ndtri, erfinv, Newton's method), which round to the same float32
+levels."""
 
 import pytest
 
@@ -954,6 +955,7 @@ def test_hints_name_the_mistake(notebook):
         ("code book: negative levels mirrored from the positive ones (one dropped)", True): "not the positive levels mirrored",
         ("code book: levels appended to a global list on every call", True): "afresh in each call",
         ("code book: multiplied by the reciprocal of the largest", True): "divide every level",
+        ("code book: zero as minus the quantile of 0.5 (-0.0: the negative list keeps the median)", True): "is -0.0",
     }
     for (mistake, visible_only), phrase in cases.items():
         wrong = WRONG_ANSWERS[mistake]
@@ -1064,6 +1066,9 @@ WRONG_ANSWERS.update({
                          " + [0.0] + positive, dtype=torch.float32).sort().values")),
     "code book: 2 ** bits - 1 levels (7 and 7 around one zero)": Wrong("test_normal_float_code_book", _book(
         pos="torch.linspace(offset, 0.5, half)[:-1]")),
+    "code book: zero as minus the quantile of 0.5 (-0.0: the negative list keeps the median)": Wrong(
+        "test_normal_float_code_book", _book(neg="torch.linspace(offset, 0.5, half)",
+                                             levels="torch.tensor(negative + positive, dtype=torch.float32).sort().values")),
     "code book: half = 2 * bits": Wrong("test_normal_float_code_book", _book().replace(
         "half = 2 ** (bits - 1)", "half = 2 * bits")),
     "code book: normalised by the sum of the magnitudes": Wrong("test_normal_float_code_book", _book(
@@ -1189,6 +1194,11 @@ def normal_float_code_book(bits=4, offset=0.9677083):
     "code book: negatives as the quantiles of 1 - p": Answer("test_normal_float_code_book", _book(
         neg="[]", levels="torch.tensor([normal.inv_cdf(1 - float(p)) for p in torch.linspace(offset, 0.5, half)[:-1]]"
                          " + [0.0] + positive, dtype=torch.float32).sort().values")),
+    "code book: zero as the quantile of 0.5 (+0.0: the positive list keeps the median)": Answer(
+        "test_normal_float_code_book", _book(pos="torch.linspace(offset, 0.5, half + 1)",
+                                             levels="torch.tensor(negative + positive, dtype=torch.float32).sort().values")),
+    "code book: offset as a float32 tensor": Answer("test_normal_float_code_book", _book(
+        pos="torch.linspace(torch.tensor(offset), 0.5, half + 1)[:-1]", neg="torch.linspace(torch.tensor(offset), 0.5, half)[:-1]")),
     "code book: divided by minus the smallest": Answer("test_normal_float_code_book", _book(result="levels / -levels.min()")),
     "code book: each side divided by its own end": Answer("test_normal_float_code_book", _book(
         result="torch.cat([levels[levels < 0] / -levels.min(), levels[levels == 0], levels[levels > 0] / levels.max()])")),
