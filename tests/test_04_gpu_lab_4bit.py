@@ -956,6 +956,7 @@ def test_hints_name_the_mistake(notebook):
         ("code book: levels appended to a global list on every call", True): "afresh in each call",
         ("code book: multiplied by the reciprocal of the largest", True): "divide every level",
         ("code book: zero as minus the quantile of 0.5 (-0.0: the negative list keeps the median)", True): "is -0.0",
+        ("code book: parameters in create_normal_map's order (offset first)", True): "keep the parameters in the order",
     }
     for (mistake, visible_only), phrase in cases.items():
         wrong = WRONG_ANSWERS[mistake]
@@ -1069,6 +1070,8 @@ WRONG_ANSWERS.update({
     "code book: zero as minus the quantile of 0.5 (-0.0: the negative list keeps the median)": Wrong(
         "test_normal_float_code_book", _book(neg="torch.linspace(offset, 0.5, half)",
                                              levels="torch.tensor(negative + positive, dtype=torch.float32).sort().values")),
+    "code book: parameters in create_normal_map's order (offset first)": Wrong("test_normal_float_code_book", _book().replace(
+        "def normal_float_code_book(bits=4, offset=0.9677083):", "def normal_float_code_book(offset=0.9677083, bits=4):")),
     "code book: half = 2 * bits": Wrong("test_normal_float_code_book", _book().replace(
         "half = 2 ** (bits - 1)", "half = 2 * bits")),
     "code book: normalised by the sum of the magnitudes": Wrong("test_normal_float_code_book", _book(
