@@ -31,6 +31,21 @@ def grade_id(cell) -> str | None:
     return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
 
 
+def edited(code: str, *edits: tuple[str, str]) -> str:
+    """`code` with each edit (old, new) applied: the usual way to write a wrong answer
+    or an alternative as the one line it changes in a correct answer.
+
+    Raises ValueError when an `old` does not occur exactly once in the code it is
+    applied to, so an edit that no longer fits its answer fails loudly instead of
+    silently testing the unchanged code."""
+    for old, new in edits:
+        count = code.count(old)
+        if count != 1:
+            raise ValueError(f"edit {old!r} -> {new!r}: found {count} times in the code, expected once")
+        code = code.replace(old, new)
+    return code
+
+
 @dataclass(frozen=True)
 class Answer:
     """`code` redefines one or more of the student's answers; test cell `test_id` judges it."""

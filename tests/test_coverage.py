@@ -7,7 +7,7 @@ import importlib
 import nbformat
 import pytest
 
-from graded import ROOT, Answer, Wrong, grade_id
+from graded import ROOT, Answer, Wrong, edited, grade_id
 
 ASSIGNMENTS = sorted(p.name for p in (ROOT / "source").iterdir() if p.is_dir())
 MIN_WRONG, MIN_CORRECT = 4, 2
@@ -32,3 +32,11 @@ def test_every_test_cell_has_wrong_and_correct_answers(assignment):
     }
     short = {t: counts for t, counts in short.items() if counts[0] < MIN_WRONG or counts[1] < MIN_CORRECT}
     assert not short, f"(wrong, correct) answers per test cell, need ({MIN_WRONG}, {MIN_CORRECT}): {short}"
+
+
+def test_edited_changes_each_old_text_once_and_refuses_what_does_not_fit():
+    assert edited("x = 1\ny = x + 1\n", ("+ 1", "- 1"), ("x = 1", "x = 2")) == "x = 2\ny = x - 1\n"
+    with pytest.raises(ValueError, match="found 0 times"):
+        edited("x = 1\n", ("x = 2", "x = 3"))
+    with pytest.raises(ValueError, match="found 2 times"):
+        edited("x = x\n", ("x", "y"))
