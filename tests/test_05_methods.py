@@ -17,7 +17,7 @@ import re
 import nbformat
 import pytest
 
-from graded import ROOT, Answer, SolvedNotebook, Wrong, grade_id
+from graded import ROOT, Answer, SolvedNotebook, Wrong, edited, grade_id
 
 pytestmark = pytest.mark.slow
 
@@ -28,168 +28,145 @@ _SOLUTIONS = {
 }
 
 
-def variant(cell, *replacements):
-    """The solution of `cell` with each (old, new) replaced; every `old` must occur."""
-    code = _SOLUTIONS[cell]
-    for old, new in replacements:
-        assert old in code, (cell, old)
-        code = code.replace(old, new)
-    return code
-
-
-def rtn(*r):
-    return variant("rtn", *r)
-
-
-def gptq(*r):
-    return variant("gptq", *r)
-
-
-def awq(*r):
-    return variant("awq", *r)
-
-
-def enc(*r):
-    return variant("gguf_encoders", *r)
-
-
-def q4km(*r):
-    return variant("q4_k_m", *r)
-
-
-def size(*r):
-    return variant("gguf_size", *r)
+# The course's own answers, read from the notebook, are the bases: an answer that is not written
+# out below is one of them with the edits that make it wrong (or another correct way to write it).
+RTN = _SOLUTIONS["rtn"]
+GPTQ = _SOLUTIONS["gptq"]
+AWQ = _SOLUTIONS["awq"]
+ENCODERS = _SOLUTIONS["gguf_encoders"]
+Q4_K_M_TYPES = _SOLUTIONS["q4_k_m"]
+GGUF_SIZE = _SOLUTIONS["gguf_size"]
 
 
 WRONG_ANSWERS = {
     # Exercise 1: round-to-nearest with groups
-    "zero point rounded half up": Wrong("test_rtn", rtn(("np.round(-lo / scale)", "np.floor(-lo / scale + 0.5)"))),
-    "0 not forced into the range (lo = min(w))": Wrong("test_rtn", rtn(
+    "zero point rounded half up": Wrong("test_rtn", edited(RTN, ("np.round(-lo / scale)", "np.floor(-lo / scale + 0.5)"))),
+    "0 not forced into the range (lo = min(w))": Wrong("test_rtn", edited(RTN,
         ("lo = np.minimum(w.min(axis=1, keepdims=True), 0.0)", "lo = w.min(axis=1, keepdims=True)"),
         ("hi = np.maximum(w.max(axis=1, keepdims=True), 0.0)", "hi = w.max(axis=1, keepdims=True)"),
         ("zero_rows = (lo == 0) & (hi == 0)", "zero_rows = lo == hi"))),
-    "all-zero row not handled (scale 0)": Wrong("test_rtn", rtn(
+    "all-zero row not handled (scale 0)": Wrong("test_rtn", edited(RTN,
         ("lo, hi = np.where(zero_rows, -1.0, lo), np.where(zero_rows, 1.0, hi)", "pass"))),
-    "bits ignored (always 15 steps)": Wrong("test_rtn", rtn(("scale = (hi - lo) / (2**bits - 1)", "scale = (hi - lo) / 15"))),
-    "symmetric absmax instead of a zero point": Wrong("test_rtn", rtn(
+    "bits ignored (always 15 steps)": Wrong("test_rtn", edited(RTN, ("scale = (hi - lo) / (2**bits - 1)", "scale = (hi - lo) / 15"))),
+    "symmetric absmax instead of a zero point": Wrong("test_rtn", edited(RTN,
         ("scale = (hi - lo) / (2**bits - 1)\n    return scale, np.round(-lo / scale)",
          "scale = np.maximum(-lo, hi) / (2**(bits - 1) - 1)\n    return scale, np.full_like(scale, 2**(bits - 1))"))),
-    "group_size ignored (one group per row)": Wrong("test_rtn", rtn(
+    "group_size ignored (one group per row)": Wrong("test_rtn", edited(RTN,
         ("for j in range(0, W.shape[1], group_size):", "for j in range(0, W.shape[1], W.shape[1]):"),
         ("group = W[:, j:j + group_size]", "group = W"),
         ("W_hat[:, j:j + group_size] = fake_quantize", "W_hat[:, :] = fake_quantize"))),
-    "one scale for the whole group (all rows together)": Wrong("test_rtn", rtn(
+    "one scale for the whole group (all rows together)": Wrong("test_rtn", edited(RTN,
         ("lo = np.minimum(w.min(axis=1, keepdims=True), 0.0)", "lo = np.minimum(w.min(), 0.0) + 0 * w[:, :1]"),
         ("hi = np.maximum(w.max(axis=1, keepdims=True), 0.0)", "hi = np.maximum(w.max(), 0.0) + 0 * w[:, :1]"))),
-    "the last, shorter group left out": Wrong("test_rtn", rtn(
+    "the last, shorter group left out": Wrong("test_rtn", edited(RTN,
         ("W_hat = np.empty_like(W)", "W_hat = W.copy()"),
         ("for j in range(0, W.shape[1], group_size):", "for j in range(0, W.shape[1] - W.shape[1] % group_size, group_size):"))),
-    "scale and zero as 1-D arrays": Wrong("test_rtn", rtn(
+    "scale and zero as 1-D arrays": Wrong("test_rtn", edited(RTN,
         ("return scale, np.round(-lo / scale)", "return scale[:, 0], np.round(-lo / scale)[:, 0]"),
         ("W_hat[:, j:j + group_size] = fake_quantize(group, scale, zero, bits)",
          "W_hat[:, j:j + group_size] = fake_quantize(group, scale[:, None], zero[:, None], bits)"))),
-    "codes returned instead of dequantized weights": Wrong("test_rtn", rtn(
+    "codes returned instead of dequantized weights": Wrong("test_rtn", edited(RTN,
         ("W_hat[:, j:j + group_size] = fake_quantize(group, scale, zero, bits)",
          "W_hat[:, j:j + group_size] = np.clip(np.round(group / scale) + zero, 0, 2**bits - 1)"))),
-    "W changed in place": Wrong("test_rtn", rtn(
+    "W changed in place": Wrong("test_rtn", edited(RTN,
         ("W = np.asarray(W, dtype=np.float64)\n    W_hat = np.empty_like(W)", "W_hat = W"))),
     # Exercise 2: GPTQ
-    "no error update (round-to-nearest)": Wrong("test_gptq", gptq(
+    "no error update (round-to-nearest)": Wrong("test_gptq", edited(GPTQ,
         ("W1[:, i:] -= np.outer(err, U[i1 + i, i1 + i:i2])", "pass"), ("W[:, i2:] -= Err1 @ U[i1:i2, i2:]", "pass"))),
-    "lazy batch: later blocks never updated": Wrong("test_gptq", gptq(("W[:, i2:] -= Err1 @ U[i1:i2, i2:]", "pass"))),
-    "H^-1 itself instead of its Cholesky factor": Wrong("test_gptq", gptq(
+    "lazy batch: later blocks never updated": Wrong("test_gptq", edited(GPTQ, ("W[:, i2:] -= Err1 @ U[i1:i2, i2:]", "pass"))),
+    "H^-1 itself instead of its Cholesky factor": Wrong("test_gptq", edited(GPTQ,
         ("U = np.linalg.cholesky(np.linalg.inv(H)).T", "U = np.linalg.inv(H)"))),
-    "lower Cholesky factor used as if upper": Wrong("test_gptq", gptq(
+    "lower Cholesky factor used as if upper": Wrong("test_gptq", edited(GPTQ,
         ("U = np.linalg.cholesky(np.linalg.inv(H)).T", "U = np.linalg.cholesky(np.linalg.inv(H))"))),
-    "percdamp ignored (always 1 %)": Wrong("test_gptq", gptq(("H = H + percdamp * np.mean", "H = H + 0.01 * np.mean"))),
-    "no damping": Wrong("test_gptq", gptq(("H = H + percdamp * np.mean(np.diag(H)) * np.eye(columns)", "H = H + 1e-9 * np.eye(columns)")),
+    "percdamp ignored (always 1 %)": Wrong("test_gptq", edited(GPTQ, ("H = H + percdamp * np.mean", "H = H + 0.01 * np.mean"))),
+    "no damping": Wrong("test_gptq", edited(GPTQ, ("H = H + percdamp * np.mean(np.diag(H)) * np.eye(columns)", "H = H + 1e-9 * np.eye(columns)")),
                         error=Exception),  # H of fewer tokens than columns is singular: Cholesky fails
-    "act-order ascending": Wrong("test_gptq", gptq(("perm = np.argsort(-np.diag(H), kind=\"stable\")", "perm = np.argsort(np.diag(H), kind=\"stable\")"))),
-    "act-order columns not put back": Wrong("test_gptq", gptq(("Q = Q[:, np.argsort(perm)]", "pass"))),
-    "act_order ignored": Wrong("test_gptq", gptq(("if act_order:\n        perm", "if False:\n        perm"),
+    "act-order ascending": Wrong("test_gptq", edited(GPTQ, ("perm = np.argsort(-np.diag(H), kind=\"stable\")", "perm = np.argsort(np.diag(H), kind=\"stable\")"))),
+    "act-order columns not put back": Wrong("test_gptq", edited(GPTQ, ("Q = Q[:, np.argsort(perm)]", "pass"))),
+    "act_order ignored": Wrong("test_gptq", edited(GPTQ, ("if act_order:\n        perm", "if False:\n        perm"),
                                                  ("if act_order:\n        Q =", "if False:\n        Q ="))),
-    "scales fitted once on the original weights": Wrong("test_gptq", gptq(
+    "scales fitted once on the original weights": Wrong("test_gptq", edited(GPTQ,
         ("Q = np.zeros_like(W)", "Q = np.zeros_like(W)\n    W0 = W.copy()"),
         ("scale_zero(W[:, i1 + i:i1 + i + group_size], bits)", "scale_zero(W0[:, i1 + i:i1 + i + group_size], bits)"))),
-    "error not divided by U[j, j]": Wrong("test_gptq", gptq(("err = (w - q) / U[i1 + i, i1 + i]", "err = w - q"))),
-    "H without the calibration inputs (identity)": Wrong("test_gptq", gptq(("H = 2 * X.T @ X / X.shape[0]", "H = np.eye(columns)"))),
-    "W changed in place (GPTQ)": Wrong("test_gptq", gptq(("W = np.array(W, dtype=np.float64)", "W = np.asarray(W)"))),
+    "error not divided by U[j, j]": Wrong("test_gptq", edited(GPTQ, ("err = (w - q) / U[i1 + i, i1 + i]", "err = w - q"))),
+    "H without the calibration inputs (identity)": Wrong("test_gptq", edited(GPTQ, ("H = 2 * X.T @ X / X.shape[0]", "H = np.eye(columns)"))),
+    "W changed in place (GPTQ)": Wrong("test_gptq", edited(GPTQ, ("W = np.array(W, dtype=np.float64)", "W = np.asarray(W)"))),
     # Exercise 3: AWQ
-    "s_X from max |x|": Wrong("test_awq", awq(("s_x = np.abs(X).mean(axis=0)", "s_x = np.abs(X).max(axis=0)"))),
-    "s_X from the weights": Wrong("test_awq", awq(("s_x = np.abs(X).mean(axis=0)", "s_x = np.abs(W).mean(axis=0)"))),
-    "s_X from the signed mean": Wrong("test_awq", awq(("s_x = np.abs(X).mean(axis=0)", "s_x = np.abs(X.mean(axis=0))"))),
-    "loss on the weights, not the output": Wrong("test_awq", awq(
+    "s_X from max |x|": Wrong("test_awq", edited(AWQ, ("s_x = np.abs(X).mean(axis=0)", "s_x = np.abs(X).max(axis=0)"))),
+    "s_X from the weights": Wrong("test_awq", edited(AWQ, ("s_x = np.abs(X).mean(axis=0)", "s_x = np.abs(W).mean(axis=0)"))),
+    "s_X from the signed mean": Wrong("test_awq", edited(AWQ, ("s_x = np.abs(X).mean(axis=0)", "s_x = np.abs(X.mean(axis=0))"))),
+    "loss on the weights, not the output": Wrong("test_awq", edited(AWQ,
         ("loss = float(np.mean((Y - X @ W_q.T) ** 2))", "loss = float(np.mean((W - W_q) ** 2))"))),
-    "scales not normalised": Wrong("test_awq", awq(("s = s / np.sqrt(s.max() * s.min())", "pass"))),
-    "1e-4 floor missing": Wrong("test_awq", awq(("s = np.maximum(s_x**a, 1e-4)", "s = s_x**a"))),
-    "weights not divided back by s": Wrong("test_awq", awq(("W_q = rtn_quantize(W * s, bits, group_size) / s", "W_q = rtn_quantize(W * s, bits, group_size)"))),
-    "scales on the output channels (rows)": Wrong("test_awq", awq(
+    "scales not normalised": Wrong("test_awq", edited(AWQ, ("s = s / np.sqrt(s.max() * s.min())", "pass"))),
+    "1e-4 floor missing": Wrong("test_awq", edited(AWQ, ("s = np.maximum(s_x**a, 1e-4)", "s = s_x**a"))),
+    "weights not divided back by s": Wrong("test_awq", edited(AWQ, ("W_q = rtn_quantize(W * s, bits, group_size) / s", "W_q = rtn_quantize(W * s, bits, group_size)"))),
+    "scales on the output channels (rows)": Wrong("test_awq", edited(AWQ,
         ("s_x = np.abs(X).mean(axis=0)", "s_x = np.abs(X @ W.T).mean(axis=0)"),
         ("W_q = rtn_quantize(W * s, bits, group_size) / s", "W_q = rtn_quantize(W * s[:, None], bits, group_size) / s[:, None]"))),
-    "salient channels: floor instead of ceil": Wrong("test_awq", awq(("k = math.ceil(fraction * magnitude.size)", "k = int(fraction * magnitude.size)"))),
-    "salient channels: smallest first": Wrong("test_awq", awq(("np.argsort(-magnitude, kind=\"stable\")[:k]", "np.argsort(-magnitude, kind=\"stable\")[:k][::-1]"))),
-    "salient channels by max |x|": Wrong("test_awq", awq(("magnitude = np.abs(np.asarray(X, dtype=np.float64)).mean(axis=0)",
+    "salient channels: floor instead of ceil": Wrong("test_awq", edited(AWQ, ("k = math.ceil(fraction * magnitude.size)", "k = int(fraction * magnitude.size)"))),
+    "salient channels: smallest first": Wrong("test_awq", edited(AWQ, ("np.argsort(-magnitude, kind=\"stable\")[:k]", "np.argsort(-magnitude, kind=\"stable\")[:k][::-1]"))),
+    "salient channels by max |x|": Wrong("test_awq", edited(AWQ, ("magnitude = np.abs(np.asarray(X, dtype=np.float64)).mean(axis=0)",
                                                            "magnitude = np.abs(np.asarray(X, dtype=np.float64)).max(axis=0)"))),
-    "exponent as the grid index": Wrong("test_awq", awq(("best_loss, best_a, best_s = loss, a, s", "best_loss, best_a, best_s = loss, i, s"))),
-    "the last a on a tie (<=)": Wrong("test_awq", awq(("if loss < best_loss:", "if loss <= best_loss:"))),
-    "grid from 1 / n_grid (a = 0 left out)": Wrong("test_awq", awq(("a = i / n_grid", "a = (i + 1) / n_grid"))),
+    "exponent as the grid index": Wrong("test_awq", edited(AWQ, ("best_loss, best_a, best_s = loss, a, s", "best_loss, best_a, best_s = loss, i, s"))),
+    "the last a on a tie (<=)": Wrong("test_awq", edited(AWQ, ("if loss < best_loss:", "if loss <= best_loss:"))),
+    "grid from 1 / n_grid (a = 0 left out)": Wrong("test_awq", edited(AWQ, ("a = i / n_grid", "a = (i + 1) / n_grid"))),
     # Exercise 4: GGUF encoders
-    "Q8_0 rounds half to even (np.round)": Wrong("test_gguf_encoders", enc(
+    "Q8_0 rounds half to even (np.round)": Wrong("test_gguf_encoders", edited(ENCODERS,
         ("q = np.sign(v) * (np.floor(a) + np.floor(2 * (a - np.floor(a))))", "q = np.round(v)"))),
-    "Q8_0 rounds with floor(|v| + 0.5) in float32": Wrong("test_gguf_encoders", enc(
+    "Q8_0 rounds with floor(|v| + 0.5) in float32": Wrong("test_gguf_encoders", edited(ENCODERS,
         ("q = np.sign(v) * (np.floor(a) + np.floor(2 * (a - np.floor(a))))", "q = np.sign(v) * np.floor(a + np.float32(0.5))"))),
-    "Q8_0 truncates": Wrong("test_gguf_encoders", enc(
+    "Q8_0 truncates": Wrong("test_gguf_encoders", edited(ENCODERS,
         ("q = np.sign(v) * (np.floor(a) + np.floor(2 * (a - np.floor(a))))", "q = np.trunc(v)"))),
-    "Q8_0 scale as float32 (4 bytes)": Wrong("test_gguf_encoders", enc(
+    "Q8_0 scale as float32 (4 bytes)": Wrong("test_gguf_encoders", edited(ENCODERS,
         ("np.concatenate([d.astype(np.float16).view(np.uint8), q.astype(np.int8)", "np.concatenate([d.astype(np.float32).view(np.uint8), q.astype(np.int8)"))),
-    "Q8_0 uses the float16-rounded d": Wrong("test_gguf_encoders", enc(
+    "Q8_0 uses the float16-rounded d": Wrong("test_gguf_encoders", edited(ENCODERS,
         ("d = np.abs(blocks).max(axis=1, keepdims=True) / np.float32(127)",
          "d = (np.abs(blocks).max(axis=1, keepdims=True) / np.float32(127)).astype(np.float16).astype(np.float32)"))),
-    "Q4_0 scale from amax (sign lost)": Wrong("test_gguf_encoders", enc(
+    "Q4_0 scale from amax (sign lost)": Wrong("test_gguf_encoders", edited(ENCODERS,
         ("d = np.take_along_axis(blocks, first_largest, axis=1) / np.float32(-8)", "d = np.abs(blocks).max(axis=1, keepdims=True) / np.float32(-8)"))),
-    "Q4_0 rounds instead of trunc(x + 8.5)": Wrong("test_gguf_encoders", enc(
+    "Q4_0 rounds instead of trunc(x + 8.5)": Wrong("test_gguf_encoders", edited(ENCODERS,
         ("q = np.minimum(15, np.trunc(blocks * inv + np.float32(8.5))).astype(np.uint8)",
          "q = np.clip(np.round(blocks * inv) + 8, 0, 15).astype(np.uint8)"))),
-    "Q4_0 neighbours share a byte": Wrong("test_gguf_encoders", enc(("packed = q[:, :16] | (q[:, 16:] << 4)", "packed = q[:, 0::2] | (q[:, 1::2] << 4)"))),
-    "Q4_0 first half in the high nibble": Wrong("test_gguf_encoders", enc(("packed = q[:, :16] | (q[:, 16:] << 4)", "packed = (q[:, :16] << 4) | q[:, 16:]"))),
-    "Q4_0 last of equal magnitudes": Wrong("test_gguf_encoders", enc(
+    "Q4_0 neighbours share a byte": Wrong("test_gguf_encoders", edited(ENCODERS, ("packed = q[:, :16] | (q[:, 16:] << 4)", "packed = q[:, 0::2] | (q[:, 1::2] << 4)"))),
+    "Q4_0 first half in the high nibble": Wrong("test_gguf_encoders", edited(ENCODERS, ("packed = q[:, :16] | (q[:, 16:] << 4)", "packed = (q[:, :16] << 4) | q[:, 16:]"))),
+    "Q4_0 last of equal magnitudes": Wrong("test_gguf_encoders", edited(ENCODERS,
         ("first_largest = np.abs(blocks).argmax(axis=1)[:, None]", "first_largest = 31 - np.abs(blocks)[:, ::-1].argmax(axis=1)[:, None]"))),
-    "Q4_0 no clamp at 15": Wrong("test_gguf_encoders", enc(("q = np.minimum(15, np.trunc(", "q = (np.trunc("))),
-    "no ValueError for a short block": Wrong("test_gguf_encoders", enc(
+    "Q4_0 no clamp at 15": Wrong("test_gguf_encoders", edited(ENCODERS, ("q = np.minimum(15, np.trunc(", "q = (np.trunc("))),
+    "no ValueError for a short block": Wrong("test_gguf_encoders", edited(ENCODERS,
         ("if x.size % 32:\n        raise ValueError(f\"Q8_0", "if False:\n        raise ValueError(f\"Q8_0"),
         ("blocks = x.reshape(-1, 32)\n    d = np.abs", "blocks = np.resize(x, (-(-x.size // 32), 32))\n    d = np.abs"))),
-    "a uint8 array instead of bytes": Wrong("test_gguf_encoders", enc(
+    "a uint8 array instead of bytes": Wrong("test_gguf_encoders", edited(ENCODERS,
         ("q.astype(np.int8).view(np.uint8)], axis=1).tobytes()", "q.astype(np.int8).view(np.uint8)], axis=1).ravel()"))),
     # Exercise 5: Q4_K_M types
-    "use_more_bits with float division": Wrong("test_q4_k_m_types", q4km(
+    "use_more_bits with float division": Wrong("test_q4_k_m_types", edited(Q4_K_M_TYPES,
         ("return i < n // 8 or i >= 7 * n // 8 or (i - n // 8) % 3 == 2", "return i < n / 8 or i >= 7 * n / 8 or (i - n / 8) % 3 == 2"))),
-    "tied token_embd left in Q4_K": Wrong("test_q4_k_m_types", q4km(
+    "tied token_embd left in Q4_K": Wrong("test_q4_k_m_types", edited(Q4_K_M_TYPES,
         ('if name == "output.weight" or (name == "token_embd.weight" and "output.weight" not in tensors):', 'if name == "output.weight":'))),
-    "token_embd always Q6_K": Wrong("test_q4_k_m_types", q4km(
+    "token_embd always Q6_K": Wrong("test_q4_k_m_types", edited(Q4_K_M_TYPES,
         ('(name == "token_embd.weight" and "output.weight" not in tensors)', '(name == "token_embd.weight")'))),
-    "no fall-back for rows not a multiple of 256": Wrong("test_q4_k_m_types", q4km(
+    "no fall-back for rows not a multiple of 256": Wrong("test_q4_k_m_types", edited(Q4_K_M_TYPES,
         ('kind = {"Q4_K": "Q5_0", "Q6_K": "Q8_0"}[kind]', "pass"))),
-    "one fall-back for every type (Q5_0)": Wrong("test_q4_k_m_types", q4km(
+    "one fall-back for every type (Q5_0)": Wrong("test_q4_k_m_types", edited(Q4_K_M_TYPES,
         ('kind = {"Q4_K": "Q5_0", "Q6_K": "Q8_0"}[kind]', 'kind = "Q5_0"'))),
-    "fall-back decided on the first dimension": Wrong("test_q4_k_m_types", q4km(("if shape[-1] % 256:", "if shape[0] % 256:"))),
-    "norms quantized too": Wrong("test_q4_k_m_types", q4km(('types[name] = "F32"\n            continue', "pass"))),
-    "attn_v and ffn_down always Q6_K": Wrong("test_q4_k_m_types", q4km(("if use_more_bits(i, n_v if", "if True or use_more_bits(i, n_v if"))),
-    "n counted over every tensor of the blocks": Wrong("test_q4_k_m_types", q4km(
+    "fall-back decided on the first dimension": Wrong("test_q4_k_m_types", edited(Q4_K_M_TYPES, ("if shape[-1] % 256:", "if shape[0] % 256:"))),
+    "norms quantized too": Wrong("test_q4_k_m_types", edited(Q4_K_M_TYPES, ('types[name] = "F32"\n            continue', "pass"))),
+    "attn_v and ffn_down always Q6_K": Wrong("test_q4_k_m_types", edited(Q4_K_M_TYPES, ("if use_more_bits(i, n_v if", "if True or use_more_bits(i, n_v if"))),
+    "n counted over every tensor of the blocks": Wrong("test_q4_k_m_types", edited(Q4_K_M_TYPES,
         ('n_v = sum("attn_v.weight" in name for name in tensors)', 'n_v = sum(name.startswith("blk.") for name in tensors)'),
         ('n_down = sum("ffn_down" in name for name in tensors)', "n_down = n_v"))),
     # Exercise 6: the file size
-    "tensors not padded": Wrong("test_gguf_size", size(("total += -(-nbytes // alignment) * alignment", "total += nbytes"))),
-    "only the total padded": Wrong("test_gguf_size", size(
+    "tensors not padded": Wrong("test_gguf_size", edited(GGUF_SIZE, ("total += -(-nbytes // alignment) * alignment", "total += nbytes"))),
+    "only the total padded": Wrong("test_gguf_size", edited(GGUF_SIZE,
         ("total += -(-nbytes // alignment) * alignment\n    return total", "total += nbytes\n    return -(-total // alignment) * alignment"))),
-    "alignment ignored (always 32)": Wrong("test_gguf_size", size(("total += -(-nbytes // alignment) * alignment", "total += -(-nbytes // 32) * 32"))),
-    "a float number of bytes": Wrong("test_gguf_size", size(("nbytes = math.prod(shape) // weights * size", "nbytes = math.prod(shape) / weights * size"),
+    "alignment ignored (always 32)": Wrong("test_gguf_size", edited(GGUF_SIZE, ("total += -(-nbytes // alignment) * alignment", "total += -(-nbytes // 32) * 32"))),
+    "a float number of bytes": Wrong("test_gguf_size", edited(GGUF_SIZE, ("nbytes = math.prod(shape) // weights * size", "nbytes = math.prod(shape) / weights * size"),
                                                             ("total += -(-nbytes // alignment) * alignment", "total += math.ceil(nbytes / alignment) * alignment * 1.0"))),
-    "bits per weight with the padding": Wrong("test_gguf_size", size(
+    "bits per weight with the padding": Wrong("test_gguf_size", edited(GGUF_SIZE,
         ("return 8 * nbytes / sum(math.prod(shape) for shape in tensors.values())",
          "return 8 * gguf_data_bytes(tensors, types) / sum(math.prod(shape) for shape in tensors.values())"))),
-    "bits per weight: the base type's 4.5": Wrong("test_gguf_size", size(
+    "bits per weight: the base type's 4.5": Wrong("test_gguf_size", edited(GGUF_SIZE,
         ("return 8 * nbytes / sum(math.prod(shape) for shape in tensors.values())", "return 4.5"))),
-    "bits per weight: bytes, not bits": Wrong("test_gguf_size", size(
+    "bits per weight: bytes, not bits": Wrong("test_gguf_size", edited(GGUF_SIZE,
         ("return 8 * nbytes / sum(", "return nbytes / sum("))),
     # Exercise 7: scenarios
     "quiz: GPTQ with vLLM": Wrong("test_scenarios", 'q3_answer = "A"', visible=False),
@@ -286,11 +263,11 @@ def gptq_quantize(W, X, bits=4, group_size=128, blocksize=128, percdamp=0.01, ac
         Q = Q[:, torch.argsort(perm)]
     return Q.numpy()
 '''),
-    "GPTQ dividing by U[j, j] in the updates instead": Answer("test_gptq", gptq(
+    "GPTQ dividing by U[j, j] in the updates instead": Answer("test_gptq", edited(GPTQ,
         ("err = (w - q) / U[i1 + i, i1 + i]", "err = (w - q)"),
         ("W1[:, i:] -= np.outer(err, U[i1 + i, i1 + i:i2])", "W1[:, i:] -= np.outer(err, U[i1 + i, i1 + i:i2] / U[i1 + i, i1 + i])"),
         ("W[:, i2:] -= Err1 @ U[i1:i2, i2:]", "W[:, i2:] -= Err1 @ (U[i1:i2, i2:] / np.diag(U)[i1:i2, None])"))),
-    "GPTQ in float32 (within the stated tolerance)": Answer("test_gptq", variant("gptq",
+    "GPTQ in float32 (within the stated tolerance)": Answer("test_gptq", edited(GPTQ,
         ("W = np.array(W, dtype=np.float64)\n    X = np.asarray(X, dtype=np.float64)",
          "W = np.array(W, dtype=np.float32)\n    X = np.asarray(X, dtype=np.float32)"),
         ("U = np.linalg.cholesky(np.linalg.inv(H)).T", "U = np.linalg.cholesky(np.linalg.inv(H.astype(np.float64))).T.astype(np.float32)"),
@@ -371,7 +348,7 @@ def q4_0_encode(x):
         out += np.float16(d).tobytes() + bytes(q[j] | (q[j + 16] << 4) for j in range(16))
     return bytes(out)
 '''),
-    "encoders with np.where for the zero scale": Answer("test_gguf_encoders", enc(
+    "encoders with np.where for the zero scale": Answer("test_gguf_encoders", edited(ENCODERS,
         ("inv = np.divide(np.float32(1), d, out=np.zeros_like(d), where=d != 0)\n    v = blocks * inv",
          "with np.errstate(divide=\"ignore\"):\n        inv = np.where(d == 0, np.float32(0), np.float32(1) / d).astype(np.float32)\n    v = blocks * inv"),
         ("q = np.sign(v) * (np.floor(a) + np.floor(2 * (a - np.floor(a))))",
