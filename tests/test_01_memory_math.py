@@ -4,7 +4,88 @@ states), and a mistake in an earlier helper costs only its own exercise."""
 
 import pytest
 
-from graded import Answer, SolvedNotebook, Wrong
+from graded import Answer, SolvedNotebook, Wrong, edited
+
+# Each exercise's reference answer, written the way its variants need it. A variant is the reference
+# with the edit that makes its mistake (or its different but correct way), so the edit is what it tests;
+# edited() raises when an edit no longer fits, rather than testing the reference unchanged.
+BYTES_PER_PARAM = '''
+def bytes_per_param(fmt):
+    bits = {"fp32": 32, "fp16": 16, "bf16": 16, "int8": 8, "int4": 4}
+    if fmt not in bits:
+        raise ValueError(f"unknown format {fmt}")
+    return bits[fmt] / 8
+'''
+
+MEMORY_GB = '''
+def memory_gb(n_params, fmt):
+    return n_params * bytes_per_param(fmt) / 1e9
+'''
+
+BEST_FORMAT_THAT_FITS = '''
+def best_format_that_fits(n_params, gpu_gb):
+    for fmt in ["fp32", "fp16", "int8", "int4"]:
+        if memory_gb(n_params, fmt) <= gpu_gb:
+            return fmt
+    return None
+'''
+
+COUNT_LLAMA_PARAMS = '''
+def count_llama_params(config):
+    h, v = config["hidden_size"], config["vocab_size"]
+    kv = config.get("num_key_value_heads") or config["num_attention_heads"]
+    hd = h // config["num_attention_heads"]
+    layer = 2 * h * h + 2 * h * kv * hd + 3 * h * config["intermediate_size"] + 2 * h
+    out = 0 if config.get("tie_word_embeddings", False) else v * h
+    return config["num_hidden_layers"] * layer + v * h + h + out
+'''
+
+COUNT_PARAMS_ON_META = '''
+def count_params_on_meta(config):
+    with torch.device("meta"):
+        model = transformers.LlamaForCausalLM(transformers.LlamaConfig(**config))
+    return sum(p.numel() for p in model.parameters())
+'''
+
+EFFECTIVE_BITS_PER_WEIGHT = '''
+def effective_bits_per_weight(bits, group_size, scale_bits=16, zero_point_bits=0):
+    return bits + (scale_bits + zero_point_bits) / group_size
+'''
+
+KV_CACHE_GB = '''
+def kv_cache_gb(n_layers, n_kv_heads, head_dim, seq_len, batch_size=1, bytes_per_value=2):
+    return 2 * n_layers * n_kv_heads * head_dim * seq_len * batch_size * bytes_per_value / 1e9
+'''
+
+DEPLOYMENT_GB = """
+def deployment_gb(config, seq_len, batch_size=1, bits=4, group_size=128, zero_point_bits=0):
+    h, v, n = config["hidden_size"], config["vocab_size"], config["num_hidden_layers"]
+    heads = config["num_attention_heads"]
+    kv = config.get("num_key_value_heads", heads)
+    tied = config.get("tie_word_embeddings", False)
+    norms = 2 * n * h + h
+    kept = v * h * (1 if tied else 2) + norms
+    quantized = count_llama_params(config) - kept
+    weights = quantized * effective_bits_per_weight(bits, group_size, 16, zero_point_bits) / 8 + kept * 2
+    return weights / 1e9 + kv_cache_gb(n, kv, h // heads, seq_len, batch_size)
+"""
+
+LONGEST_CONTEXT_AT_SPEED = """
+def longest_context_at_speed(config, bandwidth_gb_s, tokens_per_s, bits=4, group_size=128, zero_point_bits=0):
+    h, v, n = config["hidden_size"], config["vocab_size"], config["num_hidden_layers"]
+    heads = config["num_attention_heads"]
+    kv = config.get("num_key_value_heads", heads)
+    tied = config.get("tie_word_embeddings", False)
+    norms = 2 * n * h + h
+    linear = count_llama_params(config) - v * h * (1 if tied else 2) - norms
+    bpw = effective_bits_per_weight(bits, group_size, 16, zero_point_bits)
+    weights = linear * bpw / 8 + (v * h + norms) * 2
+    per_token = 2 * n * kv * (h // heads) * 2
+    budget = bandwidth_gb_s * 1e9 / tokens_per_s
+    if budget < weights:
+        return None
+    return math.floor((budget - weights) / per_token)
+"""
 
 WRONG_ANSWERS = {
     # Exercise 1: bytes_per_param
@@ -42,69 +123,37 @@ def bytes_per_param(fmt):
 def bytes_per_param(fmt):
     return {"fp32": 32, "fp16": 16, "bf16": 16, "int8": 8, "int4": 4}[fmt] / 8
 '''),
-    "ValueError that does not name the format": Wrong("test_bytes_per_param", '''
-def bytes_per_param(fmt):
-    bits = {"fp32": 32, "fp16": 16, "bf16": 16, "int8": 8, "int4": 4}
-    if fmt not in bits:
-        raise ValueError("unknown format")
-    return bits[fmt] / 8
-'''),
-    "assert instead of raise ValueError": Wrong("test_bytes_per_param", '''
-def bytes_per_param(fmt):
-    bits = {"fp32": 32, "fp16": 16, "bf16": 16, "int8": 8, "int4": 4}
-    assert fmt in bits, f"unknown format {fmt}"
-    return bits[fmt] / 8
-'''),
-    "integer division: int4 becomes 0": Wrong("test_bytes_per_param", '''
-def bytes_per_param(fmt):
-    bits = {"fp32": 32, "fp16": 16, "bf16": 16, "int8": 8, "int4": 4}
-    if fmt not in bits:
-        raise ValueError(f"unknown format {fmt}")
-    return bits[fmt] // 8
-'''),
-    "int4 rounded up to a whole byte": Wrong("test_bytes_per_param", '''
-import math as _m
-def bytes_per_param(fmt):
-    bits = {"fp32": 32, "fp16": 16, "bf16": 16, "int8": 8, "int4": 4}
-    if fmt not in bits:
-        raise ValueError(f"unknown format {fmt}")
-    return float(_m.ceil(bits[fmt] / 8))
-'''),
+    "ValueError that does not name the format": Wrong("test_bytes_per_param", edited(
+        BYTES_PER_PARAM, ('f"unknown format {fmt}"', '"unknown format"'))),
+    "assert instead of raise ValueError": Wrong("test_bytes_per_param", edited(
+        BYTES_PER_PARAM,
+        ('if fmt not in bits:\n        raise ValueError(f"unknown format {fmt}")',
+         'assert fmt in bits, f"unknown format {fmt}"'))),
+    "integer division: int4 becomes 0": Wrong("test_bytes_per_param", edited(
+        BYTES_PER_PARAM, ("bits[fmt] / 8", "bits[fmt] // 8"))),
+    "int4 rounded up to a whole byte": Wrong("test_bytes_per_param", edited(
+        BYTES_PER_PARAM,
+        ("\ndef", "\nimport math as _m\ndef"),
+        ("return bits[fmt] / 8", "return float(_m.ceil(bits[fmt] / 8))"))),
     "bits parsed from the name, so any name gets a size": Wrong("test_bytes_per_param", '''
 def bytes_per_param(fmt):
     return int(fmt.lstrip("fpbint")) / 8
 '''),
 
     # Exercise 2: memory_gb
-    "GiB where GB is asked": Wrong("test_memory_gb", '''
-def memory_gb(n_params, fmt):
-    return n_params * bytes_per_param(fmt) / 2**30
-'''),
+    "GiB where GB is asked": Wrong("test_memory_gb", edited(MEMORY_GB, ("/ 1e9", "/ 2**30"))),
     "forgot the factor of 8": Wrong("test_memory_gb", '''
 def memory_gb(n_params, fmt):
     bits = {"fp32": 32, "fp16": 16, "bf16": 16, "int8": 8, "int4": 4}[fmt]
     return n_params * bits / 1e9
 '''),
-    "bytes instead of GB": Wrong("test_memory_gb", '''
-def memory_gb(n_params, fmt):
-    return n_params * bytes_per_param(fmt)
-'''),
-    "MB instead of GB": Wrong("test_memory_gb", '''
-def memory_gb(n_params, fmt):
-    return n_params * bytes_per_param(fmt) / 1e6
-'''),
-    "floor division by 1e9": Wrong("test_memory_gb", '''
-def memory_gb(n_params, fmt):
-    return n_params * bytes_per_param(fmt) // 1e9
-'''),
-    "rounded to two decimals": Wrong("test_memory_gb", '''
-def memory_gb(n_params, fmt):
-    return round(n_params * bytes_per_param(fmt) / 1e9, 2)
-'''),
-    "format ignored (always fp16)": Wrong("test_memory_gb", '''
-def memory_gb(n_params, fmt):
-    return n_params * 2 / 1e9
-'''),
+    "bytes instead of GB": Wrong("test_memory_gb", edited(MEMORY_GB, (" / 1e9", ""))),
+    "MB instead of GB": Wrong("test_memory_gb", edited(MEMORY_GB, ("/ 1e9", "/ 1e6"))),
+    "floor division by 1e9": Wrong("test_memory_gb", edited(MEMORY_GB, ("/ 1e9", "// 1e9"))),
+    "rounded to two decimals": Wrong("test_memory_gb", edited(
+        MEMORY_GB,
+        ("return n_params * bytes_per_param(fmt) / 1e9", "return round(n_params * bytes_per_param(fmt) / 1e9, 2)"))),
+    "format ignored (always fp16)": Wrong("test_memory_gb", edited(MEMORY_GB, ("bytes_per_param(fmt)", "2"))),
     "own table without bf16": Wrong("test_memory_gb", '''
 def memory_gb(n_params, fmt):
     return n_params * {"fp32": 4, "fp16": 2, "int8": 1, "int4": 0.5}[fmt] / 1e9
@@ -125,248 +174,89 @@ def memory_gb(n_params, fmt):
 '''),
 
     # Exercise 3: best_format_that_fits
-    "strict comparison": Wrong("test_best_format_that_fits", '''
-def best_format_that_fits(n_params, gpu_gb):
-    for fmt in ["fp32", "fp16", "int8", "int4"]:
-        if memory_gb(n_params, fmt) < gpu_gb:
-            return fmt
-    return None
-'''),
-    "memory truncated with int()": Wrong("test_best_format_that_fits", '''
-def best_format_that_fits(n_params, gpu_gb):
-    for fmt in ["fp32", "fp16", "int8", "int4"]:
-        if int(memory_gb(n_params, fmt)) <= gpu_gb:
-            return fmt
-    return None
-'''),
-    "memory rounded": Wrong("test_best_format_that_fits", '''
-def best_format_that_fits(n_params, gpu_gb):
-    for fmt in ["fp32", "fp16", "int8", "int4"]:
-        if round(memory_gb(n_params, fmt)) <= gpu_gb:
-            return fmt
-    return None
-'''),
-    "memory rounded to one decimal": Wrong("test_best_format_that_fits", '''
-def best_format_that_fits(n_params, gpu_gb):
-    for fmt in ["fp32", "fp16", "int8", "int4"]:
-        if round(memory_gb(n_params, fmt), 1) <= gpu_gb:
-            return fmt
-    return None
-'''),
-    "memory rounded up to whole GB": Wrong("test_best_format_that_fits", '''
-import math as _m
-def best_format_that_fits(n_params, gpu_gb):
-    for fmt in ["fp32", "fp16", "int8", "int4"]:
-        if _m.ceil(memory_gb(n_params, fmt)) <= gpu_gb:
-            return fmt
-    return None
-'''),
-    "GPU size truncated with int()": Wrong("test_best_format_that_fits", '''
-def best_format_that_fits(n_params, gpu_gb):
-    for fmt in ["fp32", "fp16", "int8", "int4"]:
-        if memory_gb(n_params, fmt) <= int(gpu_gb):
-            return fmt
-    return None
-'''),
-    "fits in GiB": Wrong("test_best_format_that_fits", '''
-def best_format_that_fits(n_params, gpu_gb):
-    for fmt in ["fp32", "fp16", "int8", "int4"]:
-        if n_params * bytes_per_param(fmt) / 2**30 <= gpu_gb:
-            return fmt
-    return None
-'''),
-    "lowest precision first": Wrong("test_best_format_that_fits", '''
-def best_format_that_fits(n_params, gpu_gb):
-    for fmt in ["int4", "int8", "fp16", "fp32"]:
-        if memory_gb(n_params, fmt) <= gpu_gb:
-            return fmt
-    return None
-'''),
-    "a string when nothing fits": Wrong("test_best_format_that_fits", '''
-def best_format_that_fits(n_params, gpu_gb):
-    for fmt in ["fp32", "fp16", "int8", "int4"]:
-        if memory_gb(n_params, fmt) <= gpu_gb:
-            return fmt
-    return "does not fit"
-'''),
-    "int4 when nothing fits": Wrong("test_best_format_that_fits", '''
-def best_format_that_fits(n_params, gpu_gb):
-    for fmt in ["fp32", "fp16", "int8"]:
-        if memory_gb(n_params, fmt) <= gpu_gb:
-            return fmt
-    return "int4"
-'''),
-    "bf16 tried before fp16": Wrong("test_best_format_that_fits", '''
-def best_format_that_fits(n_params, gpu_gb):
-    for fmt in ["fp32", "bf16", "fp16", "int8", "int4"]:
-        if memory_gb(n_params, fmt) <= gpu_gb:
-            return fmt
-    return None
-'''),
-    "GPU size ignored (always 24 GB)": Wrong("test_best_format_that_fits", '''
-def best_format_that_fits(n_params, gpu_gb):
-    for fmt in ["fp32", "fp16", "int8", "int4"]:
-        if memory_gb(n_params, fmt) <= 24:
-            return fmt
-    return None
-'''),
-    "10% headroom the text does not ask for": Wrong("test_best_format_that_fits", '''
-def best_format_that_fits(n_params, gpu_gb):
-    for fmt in ["fp32", "fp16", "int8", "int4"]:
-        if memory_gb(n_params, fmt) <= 0.9 * gpu_gb:
-            return fmt
-    return None
-'''),
-    "the GPU size taken for GiB": Wrong("test_best_format_that_fits", '''
-def best_format_that_fits(n_params, gpu_gb):
-    for fmt in ["fp32", "fp16", "int8", "int4"]:
-        if n_params * bytes_per_param(fmt) <= gpu_gb * 2**30:
-            return fmt
-    return None
-'''),
+    "strict comparison": Wrong("test_best_format_that_fits", edited(BEST_FORMAT_THAT_FITS, ("<= gpu_gb", "< gpu_gb"))),
+    "memory truncated with int()": Wrong("test_best_format_that_fits", edited(
+        BEST_FORMAT_THAT_FITS, ("memory_gb(n_params, fmt) <=", "int(memory_gb(n_params, fmt)) <="))),
+    "memory rounded": Wrong("test_best_format_that_fits", edited(
+        BEST_FORMAT_THAT_FITS, ("memory_gb(n_params, fmt) <=", "round(memory_gb(n_params, fmt)) <="))),
+    "memory rounded to one decimal": Wrong("test_best_format_that_fits", edited(
+        BEST_FORMAT_THAT_FITS, ("memory_gb(n_params, fmt) <=", "round(memory_gb(n_params, fmt), 1) <="))),
+    "memory rounded up to whole GB": Wrong("test_best_format_that_fits", edited(
+        BEST_FORMAT_THAT_FITS,
+        ("\ndef", "\nimport math as _m\ndef"),
+        ("memory_gb(n_params, fmt) <=", "_m.ceil(memory_gb(n_params, fmt)) <="))),
+    "GPU size truncated with int()": Wrong("test_best_format_that_fits", edited(
+        BEST_FORMAT_THAT_FITS, ("<= gpu_gb", "<= int(gpu_gb)"))),
+    "fits in GiB": Wrong("test_best_format_that_fits", edited(
+        BEST_FORMAT_THAT_FITS, ("memory_gb(n_params, fmt)", "n_params * bytes_per_param(fmt) / 2**30"))),
+    "lowest precision first": Wrong("test_best_format_that_fits", edited(
+        BEST_FORMAT_THAT_FITS, ('["fp32", "fp16", "int8", "int4"]', '["int4", "int8", "fp16", "fp32"]'))),
+    "a string when nothing fits": Wrong("test_best_format_that_fits", edited(
+        BEST_FORMAT_THAT_FITS, ("return None", 'return "does not fit"'))),
+    "int4 when nothing fits": Wrong("test_best_format_that_fits", edited(
+        BEST_FORMAT_THAT_FITS, ('"int8", "int4"]', '"int8"]'), ("return None", 'return "int4"'))),
+    "bf16 tried before fp16": Wrong("test_best_format_that_fits", edited(
+        BEST_FORMAT_THAT_FITS, ('"fp32", "fp16"', '"fp32", "bf16", "fp16"'))),
+    "GPU size ignored (always 24 GB)": Wrong("test_best_format_that_fits", edited(
+        BEST_FORMAT_THAT_FITS, ("<= gpu_gb", "<= 24"))),
+    "10% headroom the text does not ask for": Wrong("test_best_format_that_fits", edited(
+        BEST_FORMAT_THAT_FITS, ("<= gpu_gb", "<= 0.9 * gpu_gb"))),
+    "the GPU size taken for GiB": Wrong("test_best_format_that_fits", edited(
+        BEST_FORMAT_THAT_FITS,
+        ("memory_gb(n_params, fmt) <= gpu_gb", "n_params * bytes_per_param(fmt) <= gpu_gb * 2**30"))),
 
     # Exercise 4: count_llama_params
-    "tied embeddings counted twice": Wrong("test_count_llama_params", '''
-def count_llama_params(config):
-    h, v = config["hidden_size"], config["vocab_size"]
-    kv = config.get("num_key_value_heads") or config["num_attention_heads"]
-    hd = h // config["num_attention_heads"]
-    layer = 2 * h * h + 2 * h * kv * hd + 3 * h * config["intermediate_size"] + 2 * h
-    return config["num_hidden_layers"] * layer + 2 * v * h + h
-'''),
-    "grouped-query attention ignored": Wrong("test_count_llama_params", '''
-def count_llama_params(config):
-    h, v = config["hidden_size"], config["vocab_size"]
-    layer = 4 * h * h + 3 * h * config["intermediate_size"] + 2 * h
-    out = 0 if config.get("tie_word_embeddings") else v * h
-    return config["num_hidden_layers"] * layer + v * h + h + out
-'''),
-    "head_dim from the KV heads": Wrong("test_count_llama_params", '''
-def count_llama_params(config):
-    h, v = config["hidden_size"], config["vocab_size"]
-    kv = config.get("num_key_value_heads", config["num_attention_heads"])
-    hd = h // kv
-    layer = 2 * h * h + 2 * h * kv * hd + 3 * h * config["intermediate_size"] + 2 * h
-    out = 0 if config.get("tie_word_embeddings", False) else v * h
-    return config["num_hidden_layers"] * layer + v * h + h + out
-'''),
-    "norms left out": Wrong("test_count_llama_params", '''
-def count_llama_params(config):
-    h, v = config["hidden_size"], config["vocab_size"]
-    kv = config.get("num_key_value_heads") or config["num_attention_heads"]
-    hd = h // config["num_attention_heads"]
-    layer = 2 * h * h + 2 * h * kv * hd + 3 * h * config["intermediate_size"]
-    out = 0 if config.get("tie_word_embeddings") else v * h
-    return config["num_hidden_layers"] * layer + v * h + out
-'''),
-    "final norm left out": Wrong("test_count_llama_params", '''
-def count_llama_params(config):
-    h, v = config["hidden_size"], config["vocab_size"]
-    kv = config.get("num_key_value_heads") or config["num_attention_heads"]
-    hd = h // config["num_attention_heads"]
-    layer = 2 * h * h + 2 * h * kv * hd + 3 * h * config["intermediate_size"] + 2 * h
-    out = 0 if config.get("tie_word_embeddings") else v * h
-    return config["num_hidden_layers"] * layer + v * h + out
-'''),
-    "one norm per layer": Wrong("test_count_llama_params", '''
-def count_llama_params(config):
-    h, v = config["hidden_size"], config["vocab_size"]
-    kv = config.get("num_key_value_heads") or config["num_attention_heads"]
-    hd = h // config["num_attention_heads"]
-    layer = 2 * h * h + 2 * h * kv * hd + 3 * h * config["intermediate_size"] + h
-    out = 0 if config.get("tie_word_embeddings") else v * h
-    return config["num_hidden_layers"] * layer + v * h + h + out
-'''),
-    "two MLP matrices": Wrong("test_count_llama_params", '''
-def count_llama_params(config):
-    h, v = config["hidden_size"], config["vocab_size"]
-    kv = config.get("num_key_value_heads") or config["num_attention_heads"]
-    hd = h // config["num_attention_heads"]
-    layer = 2 * h * h + 2 * h * kv * hd + 2 * h * config["intermediate_size"] + 2 * h
-    out = 0 if config.get("tie_word_embeddings") else v * h
-    return config["num_hidden_layers"] * layer + v * h + h + out
-'''),
-    "output layer forgotten": Wrong("test_count_llama_params", '''
-def count_llama_params(config):
-    h, v = config["hidden_size"], config["vocab_size"]
-    kv = config.get("num_key_value_heads") or config["num_attention_heads"]
-    hd = h // config["num_attention_heads"]
-    layer = 2 * h * h + 2 * h * kv * hd + 3 * h * config["intermediate_size"] + 2 * h
-    return config["num_hidden_layers"] * layer + v * h + h
-'''),
-    "attention biases counted": Wrong("test_count_llama_params", '''
-def count_llama_params(config):
-    h, v = config["hidden_size"], config["vocab_size"]
-    kv = config.get("num_key_value_heads") or config["num_attention_heads"]
-    hd = h // config["num_attention_heads"]
-    layer = 2 * (h * h + h) + 2 * (h * kv * hd + kv * hd) + 3 * h * config["intermediate_size"] + 2 * h
-    out = 0 if config.get("tie_word_embeddings") else v * h
-    return config["num_hidden_layers"] * layer + v * h + h + out
-'''),
-    "optional tie key read with []": Wrong("test_count_llama_params", '''
-def count_llama_params(config):
-    h, v = config["hidden_size"], config["vocab_size"]
-    kv = config.get("num_key_value_heads") or config["num_attention_heads"]
-    hd = h // config["num_attention_heads"]
-    layer = 2 * h * h + 2 * h * kv * hd + 3 * h * config["intermediate_size"] + 2 * h
-    out = 0 if config["tie_word_embeddings"] else v * h
-    return config["num_hidden_layers"] * layer + v * h + h + out
-'''),
-    "optional KV-heads key read with []": Wrong("test_count_llama_params", '''
-def count_llama_params(config):
-    h, v = config["hidden_size"], config["vocab_size"]
-    kv = config["num_key_value_heads"]
-    hd = h // config["num_attention_heads"]
-    layer = 2 * h * h + 2 * h * kv * hd + 3 * h * config["intermediate_size"] + 2 * h
-    out = 0 if config.get("tie_word_embeddings", False) else v * h
-    return config["num_hidden_layers"] * layer + v * h + h + out
-'''),
-    "a float count (head_dim with /)": Wrong("test_count_llama_params", '''
-def count_llama_params(config):
-    h, v = config["hidden_size"], config["vocab_size"]
-    kv = config.get("num_key_value_heads", config["num_attention_heads"])
-    hd = h / config["num_attention_heads"]
-    layer = 2 * h * h + 2 * h * kv * hd + 3 * h * config["intermediate_size"] + 2 * h
-    out = 0 if config.get("tie_word_embeddings", False) else v * h
-    return config["num_hidden_layers"] * layer + v * h + h + out
-'''),
-    "mutates config: pops tie_word_embeddings": Wrong("test_count_llama_params", '''
-def count_llama_params(config):
-    tied = config.pop("tie_word_embeddings", False)
-    h, v = config["hidden_size"], config["vocab_size"]
-    kv = config.get("num_key_value_heads", config["num_attention_heads"])
-    hd = h // config["num_attention_heads"]
-    layer = 2 * h * h + 2 * h * kv * hd + 3 * h * config["intermediate_size"] + 2 * h
-    return config["num_hidden_layers"] * layer + v * h + h + (0 if tied else v * h)
-'''),
-    "mutates config: fills in the default KV heads": Wrong("test_count_llama_params", '''
-def count_llama_params(config):
-    config.setdefault("num_key_value_heads", config["num_attention_heads"])
-    h, v, kv = config["hidden_size"], config["vocab_size"], config["num_key_value_heads"]
-    hd = h // config["num_attention_heads"]
-    layer = 2 * h * h + 2 * h * kv * hd + 3 * h * config["intermediate_size"] + 2 * h
-    out = 0 if config.get("tie_word_embeddings", False) else v * h
-    return config["num_hidden_layers"] * layer + v * h + h + out
-'''),
+    "tied embeddings counted twice": Wrong("test_count_llama_params", edited(
+        COUNT_LLAMA_PARAMS,
+        ('    out = 0 if config.get("tie_word_embeddings", False) else v * h\n', ""),
+        ("v * h + h + out", "2 * v * h + h"))),
+    "grouped-query attention ignored": Wrong("test_count_llama_params", edited(
+        COUNT_LLAMA_PARAMS,
+        ('    kv = config.get("num_key_value_heads") or config["num_attention_heads"]\n'
+         '    hd = h // config["num_attention_heads"]\n',
+         ""),
+        ("2 * h * h + 2 * h * kv * hd", "4 * h * h"))),
+    "head_dim from the KV heads": Wrong("test_count_llama_params", edited(
+        COUNT_LLAMA_PARAMS, ('hd = h // config["num_attention_heads"]', "hd = h // kv"))),
+    "norms left out": Wrong("test_count_llama_params", edited(
+        COUNT_LLAMA_PARAMS,
+        ('config["intermediate_size"] + 2 * h', 'config["intermediate_size"]'),
+        ("v * h + h + out", "v * h + out"))),
+    "final norm left out": Wrong("test_count_llama_params", edited(
+        COUNT_LLAMA_PARAMS, ("v * h + h + out", "v * h + out"))),
+    "one norm per layer": Wrong("test_count_llama_params", edited(
+        COUNT_LLAMA_PARAMS, ('config["intermediate_size"] + 2 * h', 'config["intermediate_size"] + h'))),
+    "two MLP matrices": Wrong("test_count_llama_params", edited(
+        COUNT_LLAMA_PARAMS, ("3 * h * config", "2 * h * config"))),
+    "output layer forgotten": Wrong("test_count_llama_params", edited(
+        COUNT_LLAMA_PARAMS,
+        ('    out = 0 if config.get("tie_word_embeddings", False) else v * h\n', ""),
+        ("v * h + h + out", "v * h + h"))),
+    "attention biases counted": Wrong("test_count_llama_params", edited(
+        COUNT_LLAMA_PARAMS, ("2 * h * h + 2 * h * kv * hd", "2 * (h * h + h) + 2 * (h * kv * hd + kv * hd)"))),
+    "optional tie key read with []": Wrong("test_count_llama_params", edited(
+        COUNT_LLAMA_PARAMS, ('config.get("tie_word_embeddings", False)', 'config["tie_word_embeddings"]'))),
+    "optional KV-heads key read with []": Wrong("test_count_llama_params", edited(
+        COUNT_LLAMA_PARAMS,
+        ('config.get("num_key_value_heads") or config["num_attention_heads"]', 'config["num_key_value_heads"]'))),
+    "a float count (head_dim with /)": Wrong("test_count_llama_params", edited(
+        COUNT_LLAMA_PARAMS, ("hd = h // config", "hd = h / config"))),
+    "mutates config: pops tie_word_embeddings": Wrong("test_count_llama_params", edited(
+        COUNT_LLAMA_PARAMS,
+        ("(config):\n", '(config):\n    tied = config.pop("tie_word_embeddings", False)\n'),
+        ('out = 0 if config.get("tie_word_embeddings", False) else v * h', "out = 0 if tied else v * h"))),
+    "mutates config: fills in the default KV heads": Wrong("test_count_llama_params", edited(
+        COUNT_LLAMA_PARAMS,
+        ('kv = config.get("num_key_value_heads") or config["num_attention_heads"]',
+         'kv = config.setdefault("num_key_value_heads", config["num_attention_heads"])'))),
     "mutates config: overwrites the KV heads (GQA ignored where a later reference cannot see it)": Wrong(
-        "test_count_llama_params", '''
-def count_llama_params(config):
-    config["num_key_value_heads"] = config["num_attention_heads"]
-    h, v, kv = config["hidden_size"], config["vocab_size"], config["num_key_value_heads"]
-    hd = h // config["num_attention_heads"]
-    layer = 2 * h * h + 2 * h * kv * hd + 3 * h * config["intermediate_size"] + 2 * h
-    out = 0 if config.get("tie_word_embeddings", False) else v * h
-    return config["num_hidden_layers"] * layer + v * h + h + out
-'''),
-    "KV heads default to 1": Wrong("test_count_llama_params", '''
-def count_llama_params(config):
-    h, v = config["hidden_size"], config["vocab_size"]
-    kv = config.get("num_key_value_heads", 1)
-    hd = h // config["num_attention_heads"]
-    layer = 2 * h * h + 2 * h * kv * hd + 3 * h * config["intermediate_size"] + 2 * h
-    out = 0 if config.get("tie_word_embeddings", False) else v * h
-    return config["num_hidden_layers"] * layer + v * h + h + out
-'''),
+        "test_count_llama_params", edited(
+            COUNT_LLAMA_PARAMS,
+            ('kv = config.get("num_key_value_heads") or config["num_attention_heads"]',
+             'kv = config["num_key_value_heads"] = config["num_attention_heads"]'))),
+    "KV heads default to 1": Wrong("test_count_llama_params", edited(
+        COUNT_LLAMA_PARAMS,
+        ('config.get("num_key_value_heads") or config["num_attention_heads"]', 'config.get("num_key_value_heads", 1)'))),
     "hard-coded counts of the visible configs": Wrong("test_count_llama_params", '''
 def count_llama_params(config):
     return {4096: 6_738_415_616, 2048: 1_100_048_384 if config["vocab_size"] == 32000 else 1_235_814_400,
@@ -374,128 +264,77 @@ def count_llama_params(config):
 ''', visible=False),
 
     # Exercise 5: count_params_on_meta
-    "meta count sums tied tensor twice": Wrong("test_count_params_on_meta", '''
-def count_params_on_meta(config):
-    with torch.device("meta"):
-        model = transformers.LlamaForCausalLM(transformers.LlamaConfig(**config))
-    return sum(p.numel() for _, p in model.named_parameters(remove_duplicate=False))
-'''),
-    "state_dict counts the tied tensor twice": Wrong("test_count_params_on_meta", '''
-def count_params_on_meta(config):
-    with torch.device("meta"):
-        model = transformers.LlamaForCausalLM(transformers.LlamaConfig(**config))
-    return sum(t.numel() for t in model.state_dict().values())
-'''),
-    "model.model: the output layer left out": Wrong("test_count_params_on_meta", '''
-def count_params_on_meta(config):
-    with torch.device("meta"):
-        model = transformers.LlamaForCausalLM(transformers.LlamaConfig(**config))
-    return sum(p.numel() for p in model.model.parameters())
-'''),
-    "embeddings excluded": Wrong("test_count_params_on_meta", '''
-def count_params_on_meta(config):
-    with torch.device("meta"):
-        model = transformers.LlamaForCausalLM(transformers.LlamaConfig(**config))
-    return model.num_parameters(exclude_embeddings=True)
-'''),
-    "number of tensors, not of parameters": Wrong("test_count_params_on_meta", '''
-def count_params_on_meta(config):
-    with torch.device("meta"):
-        model = transformers.LlamaForCausalLM(transformers.LlamaConfig(**config))
-    return len(list(model.parameters()))
-'''),
-    "buffers counted as parameters": Wrong("test_count_params_on_meta", '''
-def count_params_on_meta(config):
-    with torch.device("meta"):
-        model = transformers.LlamaForCausalLM(transformers.LlamaConfig(**config))
-    return sum(p.numel() for p in model.parameters()) + sum(b.numel() for b in model.buffers())
-'''),
-    "billions instead of a count": Wrong("test_count_params_on_meta", '''
-def count_params_on_meta(config):
-    with torch.device("meta"):
-        model = transformers.LlamaForCausalLM(transformers.LlamaConfig(**config))
-    return sum(p.numel() for p in model.parameters()) / 1e9
-'''),
-    "a 0-d tensor count": Wrong("test_count_params_on_meta", '''
-def count_params_on_meta(config):
-    with torch.device("meta"):
-        model = transformers.LlamaForCausalLM(transformers.LlamaConfig(**config))
-    return torch.tensor([p.numel() for p in model.parameters()]).sum()
-'''),
-    "built on the CPU": Wrong("test_count_params_on_meta", '''
-def count_params_on_meta(config):
-    model = transformers.LlamaForCausalLM(transformers.LlamaConfig(**config))
-    return sum(p.numel() for p in model.parameters())
-'''),
-    "built on the CPU, then moved to meta": Wrong("test_count_params_on_meta", '''
-def count_params_on_meta(config):
-    model = transformers.LlamaForCausalLM(transformers.LlamaConfig(**config)).to("meta")
-    return sum(p.numel() for p in model.parameters())
-'''),
+    "meta count sums tied tensor twice": Wrong("test_count_params_on_meta", edited(
+        COUNT_PARAMS_ON_META, ("p in model.parameters()", "_, p in model.named_parameters(remove_duplicate=False)"))),
+    "state_dict counts the tied tensor twice": Wrong("test_count_params_on_meta", edited(
+        COUNT_PARAMS_ON_META,
+        ("sum(p.numel() for p in model.parameters())", "sum(t.numel() for t in model.state_dict().values())"))),
+    "model.model: the output layer left out": Wrong("test_count_params_on_meta", edited(
+        COUNT_PARAMS_ON_META, ("model.parameters()", "model.model.parameters()"))),
+    "embeddings excluded": Wrong("test_count_params_on_meta", edited(
+        COUNT_PARAMS_ON_META,
+        ("sum(p.numel() for p in model.parameters())", "model.num_parameters(exclude_embeddings=True)"))),
+    "number of tensors, not of parameters": Wrong("test_count_params_on_meta", edited(
+        COUNT_PARAMS_ON_META, ("sum(p.numel() for p in model.parameters())", "len(list(model.parameters()))"))),
+    "buffers counted as parameters": Wrong("test_count_params_on_meta", edited(
+        COUNT_PARAMS_ON_META,
+        ("model.parameters())", "model.parameters()) + sum(b.numel() for b in model.buffers())"))),
+    "billions instead of a count": Wrong("test_count_params_on_meta", edited(
+        COUNT_PARAMS_ON_META, ("model.parameters())", "model.parameters()) / 1e9"))),
+    "a 0-d tensor count": Wrong("test_count_params_on_meta", edited(
+        COUNT_PARAMS_ON_META,
+        ("sum(p.numel() for p in model.parameters())", "torch.tensor([p.numel() for p in model.parameters()]).sum()"))),
+    "built on the CPU": Wrong("test_count_params_on_meta", edited(
+        COUNT_PARAMS_ON_META, ('    with torch.device("meta"):\n        model', "    model"))),
+    "built on the CPU, then moved to meta": Wrong("test_count_params_on_meta", edited(
+        COUNT_PARAMS_ON_META,
+        ('    with torch.device("meta"):\n        model', "    model"),
+        ("LlamaConfig(**config))", 'LlamaConfig(**config)).to("meta")'))),
     "the formula, no model built": Wrong("test_count_params_on_meta", '''
 def count_params_on_meta(config):
     return count_llama_params(config)
 '''),
-    "accelerate's init_empty_weights unties the output layer": Wrong("test_count_params_on_meta", '''
-import accelerate
-def count_params_on_meta(config):
-    with accelerate.init_empty_weights():
-        model = transformers.LlamaForCausalLM(transformers.LlamaConfig(**config))
-    return sum(p.numel() for p in model.parameters())
-'''),
-    "mutates config": Wrong("test_count_params_on_meta", '''
-def count_params_on_meta(config):
-    tied = config.pop("tie_word_embeddings", False)
-    with torch.device("meta"):
-        model = transformers.LlamaForCausalLM(transformers.LlamaConfig(tie_word_embeddings=tied, **config))
-    return sum(p.numel() for p in model.parameters())
-'''),
+    "accelerate's init_empty_weights unties the output layer": Wrong("test_count_params_on_meta", edited(
+        COUNT_PARAMS_ON_META,
+        ("\ndef", "\nimport accelerate\ndef"),
+        ('torch.device("meta")', "accelerate.init_empty_weights()"))),
+    "mutates config": Wrong("test_count_params_on_meta", edited(
+        COUNT_PARAMS_ON_META,
+        ("(config):\n", '(config):\n    tied = config.pop("tie_word_embeddings", False)\n'),
+        ("LlamaConfig(**config)", "LlamaConfig(tie_word_embeddings=tied, **config)"))),
 
     # Exercise 6: effective_bits_per_weight
-    "scale left out": Wrong("test_effective_bits_per_weight", '''
-def effective_bits_per_weight(bits, group_size, scale_bits=16, zero_point_bits=0):
-    return float(bits)
-'''),
-    "zero point ignored": Wrong("test_effective_bits_per_weight", '''
-def effective_bits_per_weight(bits, group_size, scale_bits=16, zero_point_bits=0):
-    return bits + scale_bits / group_size
-'''),
-    "scale counted in bytes": Wrong("test_effective_bits_per_weight", '''
-def effective_bits_per_weight(bits, group_size, scale_bits=16, zero_point_bits=0):
-    return bits + (scale_bits + zero_point_bits) / 8 / group_size
-'''),
-    "bytes per weight instead of bits": Wrong("test_effective_bits_per_weight", '''
-def effective_bits_per_weight(bits, group_size, scale_bits=16, zero_point_bits=0):
-    return (bits + (scale_bits + zero_point_bits) / group_size) / 8
-'''),
-    "ratio inverted": Wrong("test_effective_bits_per_weight", '''
-def effective_bits_per_weight(bits, group_size, scale_bits=16, zero_point_bits=0):
-    return bits + group_size / (scale_bits + zero_point_bits)
-'''),
-    "zero point not shared by the group": Wrong("test_effective_bits_per_weight", '''
-def effective_bits_per_weight(bits, group_size, scale_bits=16, zero_point_bits=0):
-    return bits + scale_bits / group_size + zero_point_bits
-'''),
-    "scale_bits ignored (always 16)": Wrong("test_effective_bits_per_weight", '''
-def effective_bits_per_weight(bits, group_size, scale_bits=16, zero_point_bits=0):
-    return bits + (16 + zero_point_bits) / group_size
-'''),
-    "zero point as wide as the scale": Wrong("test_effective_bits_per_weight", '''
-def effective_bits_per_weight(bits, group_size, scale_bits=16, zero_point_bits=0):
-    return bits + (2 * scale_bits if zero_point_bits else scale_bits) / group_size
-'''),
-    "integer division of the overhead": Wrong("test_effective_bits_per_weight", '''
-def effective_bits_per_weight(bits, group_size, scale_bits=16, zero_point_bits=0):
-    return float(bits + (scale_bits + zero_point_bits) // group_size)
-'''),
-    "rounded to three decimals": Wrong("test_effective_bits_per_weight", '''
-def effective_bits_per_weight(bits, group_size, scale_bits=16, zero_point_bits=0):
-    return round(bits + (scale_bits + zero_point_bits) / group_size, 3)
-'''),
-    "hard-coded 4.125": Wrong("test_effective_bits_per_weight", '''
-def effective_bits_per_weight(bits, group_size, scale_bits=16, zero_point_bits=0):
-    return 4.125
-'''),
+    "scale left out": Wrong("test_effective_bits_per_weight", edited(
+        EFFECTIVE_BITS_PER_WEIGHT, ("bits + (scale_bits + zero_point_bits) / group_size", "float(bits)"))),
+    "zero point ignored": Wrong("test_effective_bits_per_weight", edited(
+        EFFECTIVE_BITS_PER_WEIGHT, ("(scale_bits + zero_point_bits) / group_size", "scale_bits / group_size"))),
+    "scale counted in bytes": Wrong("test_effective_bits_per_weight", edited(
+        EFFECTIVE_BITS_PER_WEIGHT, ("/ group_size", "/ 8 / group_size"))),
+    "bytes per weight instead of bits": Wrong("test_effective_bits_per_weight", edited(
+        EFFECTIVE_BITS_PER_WEIGHT,
+        ("bits + (scale_bits + zero_point_bits) / group_size",
+         "(bits + (scale_bits + zero_point_bits) / group_size) / 8"))),
+    "ratio inverted": Wrong("test_effective_bits_per_weight", edited(
+        EFFECTIVE_BITS_PER_WEIGHT,
+        ("(scale_bits + zero_point_bits) / group_size", "group_size / (scale_bits + zero_point_bits)"))),
+    "zero point not shared by the group": Wrong("test_effective_bits_per_weight", edited(
+        EFFECTIVE_BITS_PER_WEIGHT,
+        ("(scale_bits + zero_point_bits) / group_size", "scale_bits / group_size + zero_point_bits"))),
+    "scale_bits ignored (always 16)": Wrong("test_effective_bits_per_weight", edited(
+        EFFECTIVE_BITS_PER_WEIGHT, ("(scale_bits + zero_point_bits)", "(16 + zero_point_bits)"))),
+    "zero point as wide as the scale": Wrong("test_effective_bits_per_weight", edited(
+        EFFECTIVE_BITS_PER_WEIGHT,
+        ("(scale_bits + zero_point_bits)", "(2 * scale_bits if zero_point_bits else scale_bits)"))),
+    "integer division of the overhead": Wrong("test_effective_bits_per_weight", edited(
+        EFFECTIVE_BITS_PER_WEIGHT,
+        ("bits + (scale_bits + zero_point_bits) / group_size",
+         "float(bits + (scale_bits + zero_point_bits) // group_size)"))),
+    "rounded to three decimals": Wrong("test_effective_bits_per_weight", edited(
+        EFFECTIVE_BITS_PER_WEIGHT,
+        ("bits + (scale_bits + zero_point_bits) / group_size",
+         "round(bits + (scale_bits + zero_point_bits) / group_size, 3)"))),
+    "hard-coded 4.125": Wrong("test_effective_bits_per_weight", edited(
+        EFFECTIVE_BITS_PER_WEIGHT, ("bits + (scale_bits + zero_point_bits) / group_size", "4.125"))),
     "hard-coded answers of effective_bits_per_weight's visible check": Wrong("test_effective_bits_per_weight", '''
 def effective_bits_per_weight(bits, group_size, scale_bits=16, zero_point_bits=0):
     return {(4, 128, 16, 0): 4.125, (4, 64, 32, 0): 4.5,
@@ -503,43 +342,22 @@ def effective_bits_per_weight(bits, group_size, scale_bits=16, zero_point_bits=0
 ''', visible=False),
 
     # Exercise 7: kv_cache_gb
-    "keys only, no values": Wrong("test_kv_cache_gb", '''
-def kv_cache_gb(n_layers, n_kv_heads, head_dim, seq_len, batch_size=1, bytes_per_value=2):
-    return n_layers * n_kv_heads * head_dim * seq_len * batch_size * bytes_per_value / 1e9
-'''),
-    "batch size ignored": Wrong("test_kv_cache_gb", '''
-def kv_cache_gb(n_layers, n_kv_heads, head_dim, seq_len, batch_size=1, bytes_per_value=2):
-    return 2 * n_layers * n_kv_heads * head_dim * seq_len * bytes_per_value / 1e9
-'''),
-    "bytes_per_value ignored (always fp16)": Wrong("test_kv_cache_gb", '''
-def kv_cache_gb(n_layers, n_kv_heads, head_dim, seq_len, batch_size=1, bytes_per_value=2):
-    return 2 * n_layers * n_kv_heads * head_dim * seq_len * batch_size * 2 / 1e9
-'''),
-    "bytes_per_value taken for bits": Wrong("test_kv_cache_gb", '''
-def kv_cache_gb(n_layers, n_kv_heads, head_dim, seq_len, batch_size=1, bytes_per_value=2):
-    return 2 * n_layers * n_kv_heads * head_dim * seq_len * batch_size * bytes_per_value / 8 / 1e9
-'''),
-    "layers forgotten": Wrong("test_kv_cache_gb", '''
-def kv_cache_gb(n_layers, n_kv_heads, head_dim, seq_len, batch_size=1, bytes_per_value=2):
-    return 2 * n_kv_heads * head_dim * seq_len * batch_size * bytes_per_value / 1e9
-'''),
-    "KV cache in GiB": Wrong("test_kv_cache_gb", '''
-def kv_cache_gb(n_layers, n_kv_heads, head_dim, seq_len, batch_size=1, bytes_per_value=2):
-    return 2 * n_layers * n_kv_heads * head_dim * seq_len * batch_size * bytes_per_value / 2**30
-'''),
-    "KV cache in bytes": Wrong("test_kv_cache_gb", '''
-def kv_cache_gb(n_layers, n_kv_heads, head_dim, seq_len, batch_size=1, bytes_per_value=2):
-    return float(2 * n_layers * n_kv_heads * head_dim * seq_len * batch_size * bytes_per_value)
-'''),
+    "keys only, no values": Wrong("test_kv_cache_gb", edited(KV_CACHE_GB, ("2 * n_layers", "n_layers"))),
+    "batch size ignored": Wrong("test_kv_cache_gb", edited(KV_CACHE_GB, ("seq_len * batch_size", "seq_len"))),
+    "bytes_per_value ignored (always fp16)": Wrong("test_kv_cache_gb", edited(
+        KV_CACHE_GB, ("* bytes_per_value", "* 2"))),
+    "bytes_per_value taken for bits": Wrong("test_kv_cache_gb", edited(
+        KV_CACHE_GB, ("bytes_per_value / 1e9", "bytes_per_value / 8 / 1e9"))),
+    "layers forgotten": Wrong("test_kv_cache_gb", edited(KV_CACHE_GB, ("2 * n_layers * n_kv_heads", "2 * n_kv_heads"))),
+    "KV cache in GiB": Wrong("test_kv_cache_gb", edited(KV_CACHE_GB, ("/ 1e9", "/ 2**30"))),
+    "KV cache in bytes": Wrong("test_kv_cache_gb", edited(
+        KV_CACHE_GB, ("return 2 *", "return float(2 *"), ("bytes_per_value / 1e9", "bytes_per_value)"))),
     "a 0-d tensor (computed with torch)": Wrong("test_kv_cache_gb", '''
 def kv_cache_gb(n_layers, n_kv_heads, head_dim, seq_len, batch_size=1, bytes_per_value=2):
     sizes = torch.tensor([2, n_layers, n_kv_heads, head_dim, seq_len, batch_size, bytes_per_value], dtype=torch.float64)
     return sizes.prod() / 1e9
 '''),
-    "head_dim ignored": Wrong("test_kv_cache_gb", '''
-def kv_cache_gb(n_layers, n_kv_heads, head_dim, seq_len, batch_size=1, bytes_per_value=2):
-    return 2 * n_layers * n_kv_heads * seq_len * batch_size * bytes_per_value / 1e9
-'''),
+    "head_dim ignored": Wrong("test_kv_cache_gb", edited(KV_CACHE_GB, ("head_dim * seq_len", "seq_len"))),
     "hard-coded answers of kv_cache_gb's visible check": Wrong("test_kv_cache_gb", '''
 def kv_cache_gb(n_layers, n_kv_heads, head_dim, seq_len, batch_size=1, bytes_per_value=2):
     return {1: 2.147483648, 4: 8.589934592, 2: 0.32768}[batch_size]
@@ -555,753 +373,164 @@ def kv_cache_gb(n_layers, n_kv_heads, head_dim, seq_len, batch_size=1, bytes_per
     "quiz in GiB, rounded": Wrong("test_quiz_13b_fp16", "q1_13b_fp16_gb = round(13e9 * 2 / 2**30)"),
 
     # Exercise 10: deployment_gb
-    "deployment: LM head quantized too": Wrong("test_deployment_gb", """
-def deployment_gb(config, seq_len, batch_size=1, bits=4, group_size=128, zero_point_bits=0):
-    h, v, n = config["hidden_size"], config["vocab_size"], config["num_hidden_layers"]
-    heads = config["num_attention_heads"]
-    kv = config.get("num_key_value_heads", heads)
-    kept = v * h + 2 * n * h + h
-    quantized = count_llama_params(config) - kept
-    weights = quantized * effective_bits_per_weight(bits, group_size, 16, zero_point_bits) / 8 + kept * 2
-    return weights / 1e9 + kv_cache_gb(n, kv, h // heads, seq_len, batch_size)
-"""),
-    "deployment: tied embeddings counted twice": Wrong("test_deployment_gb", """
-def deployment_gb(config, seq_len, batch_size=1, bits=4, group_size=128, zero_point_bits=0):
-    h, v, n = config["hidden_size"], config["vocab_size"], config["num_hidden_layers"]
-    heads = config["num_attention_heads"]
-    kv = config.get("num_key_value_heads", heads)
-    kept = 2 * v * h + 2 * n * h + h
-    quantized = count_llama_params(config) - (v * h * (1 if config.get("tie_word_embeddings") else 2) + 2 * n * h + h)
-    weights = quantized * effective_bits_per_weight(bits, group_size, 16, zero_point_bits) / 8 + kept * 2
-    return weights / 1e9 + kv_cache_gb(n, kv, h // heads, seq_len, batch_size)
-"""),
-    "deployment: KV cache in the weights' width": Wrong("test_deployment_gb", """
-def deployment_gb(config, seq_len, batch_size=1, bits=4, group_size=128, zero_point_bits=0):
-    h, v, n = config["hidden_size"], config["vocab_size"], config["num_hidden_layers"]
-    heads = config["num_attention_heads"]
-    kv = config.get("num_key_value_heads", heads)
-    kept = v * h * (1 if config.get("tie_word_embeddings", False) else 2) + 2 * n * h + h
-    quantized = count_llama_params(config) - kept
-    weights = quantized * effective_bits_per_weight(bits, group_size, 16, zero_point_bits) / 8 + kept * 2
-    return weights / 1e9 + kv_cache_gb(n, kv, h // heads, seq_len, batch_size, bytes_per_value=bits / 8)
-"""),
-    "deployment: GiB where GB is asked": Wrong("test_deployment_gb", """
-def deployment_gb(config, seq_len, batch_size=1, bits=4, group_size=128, zero_point_bits=0):
-    h, v, n = config["hidden_size"], config["vocab_size"], config["num_hidden_layers"]
-    heads = config["num_attention_heads"]
-    kv = config.get("num_key_value_heads", heads)
-    kept = v * h * (1 if config.get("tie_word_embeddings", False) else 2) + 2 * n * h + h
-    quantized = count_llama_params(config) - kept
-    weights = quantized * effective_bits_per_weight(bits, group_size, 16, zero_point_bits) / 8 + kept * 2
-    kv_bytes = 2 * n * kv * (h // heads) * seq_len * batch_size * 2
-    return (weights + kv_bytes) / 2**30
-"""),
-    "deployment: batch size ignored": Wrong("test_deployment_gb", """
-def deployment_gb(config, seq_len, batch_size=1, bits=4, group_size=128, zero_point_bits=0):
-    h, v, n = config["hidden_size"], config["vocab_size"], config["num_hidden_layers"]
-    heads = config["num_attention_heads"]
-    kv = config.get("num_key_value_heads", heads)
-    kept = v * h * (1 if config.get("tie_word_embeddings", False) else 2) + 2 * n * h + h
-    quantized = count_llama_params(config) - kept
-    weights = quantized * effective_bits_per_weight(bits, group_size, 16, zero_point_bits) / 8 + kept * 2
-    return weights / 1e9 + kv_cache_gb(n, kv, h // heads, seq_len)
-"""),
-    "deployment: scales forgotten (bare bits)": Wrong("test_deployment_gb", """
-def deployment_gb(config, seq_len, batch_size=1, bits=4, group_size=128, zero_point_bits=0):
-    h, v, n = config["hidden_size"], config["vocab_size"], config["num_hidden_layers"]
-    heads = config["num_attention_heads"]
-    kv = config.get("num_key_value_heads", heads)
-    kept = v * h * (1 if config.get("tie_word_embeddings", False) else 2) + 2 * n * h + h
-    quantized = count_llama_params(config) - kept
-    weights = quantized * bits / 8 + kept * 2
-    return weights / 1e9 + kv_cache_gb(n, kv, h // heads, seq_len, batch_size)
-"""),
-    "deployment: zero point ignored": Wrong("test_deployment_gb", """
-def deployment_gb(config, seq_len, batch_size=1, bits=4, group_size=128, zero_point_bits=0):
-    h, v, n = config["hidden_size"], config["vocab_size"], config["num_hidden_layers"]
-    heads = config["num_attention_heads"]
-    kv = config.get("num_key_value_heads", heads)
-    kept = v * h * (1 if config.get("tie_word_embeddings", False) else 2) + 2 * n * h + h
-    quantized = count_llama_params(config) - kept
-    weights = quantized * effective_bits_per_weight(bits, group_size) / 8 + kept * 2
-    return weights / 1e9 + kv_cache_gb(n, kv, h // heads, seq_len, batch_size)
-"""),
-    "deployment: group size ignored (always 128)": Wrong("test_deployment_gb", """
-def deployment_gb(config, seq_len, batch_size=1, bits=4, group_size=128, zero_point_bits=0):
-    h, v, n = config["hidden_size"], config["vocab_size"], config["num_hidden_layers"]
-    heads = config["num_attention_heads"]
-    kv = config.get("num_key_value_heads", heads)
-    kept = v * h * (1 if config.get("tie_word_embeddings", False) else 2) + 2 * n * h + h
-    quantized = count_llama_params(config) - kept
-    weights = quantized * effective_bits_per_weight(bits, 128, 16, zero_point_bits) / 8 + kept * 2
-    return weights / 1e9 + kv_cache_gb(n, kv, h // heads, seq_len, batch_size)
-"""),
-    "deployment: RMSNorms quantized too": Wrong("test_deployment_gb", """
-def deployment_gb(config, seq_len, batch_size=1, bits=4, group_size=128, zero_point_bits=0):
-    h, v, n = config["hidden_size"], config["vocab_size"], config["num_hidden_layers"]
-    heads = config["num_attention_heads"]
-    kv = config.get("num_key_value_heads", heads)
-    kept = v * h * (1 if config.get("tie_word_embeddings", False) else 2)
-    quantized = count_llama_params(config) - kept
-    weights = quantized * effective_bits_per_weight(bits, group_size, 16, zero_point_bits) / 8 + kept * 2
-    return weights / 1e9 + kv_cache_gb(n, kv, h // heads, seq_len, batch_size)
-"""),
-    "deployment: every parameter quantized (nothing kept in 16-bit)": Wrong("test_deployment_gb", """
-def deployment_gb(config, seq_len, batch_size=1, bits=4, group_size=128, zero_point_bits=0):
-    h, n = config["hidden_size"], config["num_hidden_layers"]
-    heads = config["num_attention_heads"]
-    kv = config.get("num_key_value_heads", heads)
-    weights = count_llama_params(config) * effective_bits_per_weight(bits, group_size, 16, zero_point_bits) / 8
-    return weights / 1e9 + kv_cache_gb(n, kv, h // heads, seq_len, batch_size)
-"""),
-    "deployment: KV cache left out": Wrong("test_deployment_gb", """
-def deployment_gb(config, seq_len, batch_size=1, bits=4, group_size=128, zero_point_bits=0):
-    h, v, n = config["hidden_size"], config["vocab_size"], config["num_hidden_layers"]
-    kept = v * h * (1 if config.get("tie_word_embeddings", False) else 2) + 2 * n * h + h
-    quantized = count_llama_params(config) - kept
-    return (quantized * effective_bits_per_weight(bits, group_size, 16, zero_point_bits) / 8 + kept * 2) / 1e9
-"""),
-    "deployment: KV cache with the attention heads (GQA ignored)": Wrong("test_deployment_gb", """
-def deployment_gb(config, seq_len, batch_size=1, bits=4, group_size=128, zero_point_bits=0):
-    h, v, n = config["hidden_size"], config["vocab_size"], config["num_hidden_layers"]
-    heads = config["num_attention_heads"]
-    kept = v * h * (1 if config.get("tie_word_embeddings", False) else 2) + 2 * n * h + h
-    quantized = count_llama_params(config) - kept
-    weights = quantized * effective_bits_per_weight(bits, group_size, 16, zero_point_bits) / 8 + kept * 2
-    return weights / 1e9 + kv_cache_gb(n, heads, h // heads, seq_len, batch_size)
-"""),
-    "deployment: 16-bit layers counted at 4 bytes": Wrong("test_deployment_gb", """
-def deployment_gb(config, seq_len, batch_size=1, bits=4, group_size=128, zero_point_bits=0):
-    h, v, n = config["hidden_size"], config["vocab_size"], config["num_hidden_layers"]
-    heads = config["num_attention_heads"]
-    kv = config.get("num_key_value_heads", heads)
-    kept = v * h * (1 if config.get("tie_word_embeddings", False) else 2) + 2 * n * h + h
-    quantized = count_llama_params(config) - kept
-    weights = quantized * effective_bits_per_weight(bits, group_size, 16, zero_point_bits) / 8 + kept * 4
-    return weights / 1e9 + kv_cache_gb(n, kv, h // heads, seq_len, batch_size)
-"""),
-    "deployment: optional KV-heads key read with []": Wrong("test_deployment_gb", """
-def deployment_gb(config, seq_len, batch_size=1, bits=4, group_size=128, zero_point_bits=0):
-    h, v, n = config["hidden_size"], config["vocab_size"], config["num_hidden_layers"]
-    heads = config["num_attention_heads"]
-    kv = config["num_key_value_heads"]
-    kept = v * h * (1 if config.get("tie_word_embeddings", False) else 2) + 2 * n * h + h
-    quantized = count_llama_params(config) - kept
-    weights = quantized * effective_bits_per_weight(bits, group_size, 16, zero_point_bits) / 8 + kept * 2
-    return weights / 1e9 + kv_cache_gb(n, kv, h // heads, seq_len, batch_size)
-"""),
-    "deployment: mutates config: fills in the default tie key": Wrong("test_deployment_gb", """
-def deployment_gb(config, seq_len, batch_size=1, bits=4, group_size=128, zero_point_bits=0):
-    config.setdefault("tie_word_embeddings", False)
-    h, v, n = config["hidden_size"], config["vocab_size"], config["num_hidden_layers"]
-    heads = config["num_attention_heads"]
-    kv = config.get("num_key_value_heads", heads)
-    kept = v * h * (1 if config["tie_word_embeddings"] else 2) + 2 * n * h + h
-    quantized = count_llama_params(config) - kept
-    weights = quantized * effective_bits_per_weight(bits, group_size, 16, zero_point_bits) / 8 + kept * 2
-    return weights / 1e9 + kv_cache_gb(n, kv, h // heads, seq_len, batch_size)
-"""),
-    "deployment: rounded to two decimals": Wrong("test_deployment_gb", """
-def deployment_gb(config, seq_len, batch_size=1, bits=4, group_size=128, zero_point_bits=0):
-    h, v, n = config["hidden_size"], config["vocab_size"], config["num_hidden_layers"]
-    heads = config["num_attention_heads"]
-    kv = config.get("num_key_value_heads", heads)
-    kept = v * h * (1 if config.get("tie_word_embeddings", False) else 2) + 2 * n * h + h
-    quantized = count_llama_params(config) - kept
-    weights = quantized * effective_bits_per_weight(bits, group_size, 16, zero_point_bits) / 8 + kept * 2
-    return round(weights / 1e9 + kv_cache_gb(n, kv, h // heads, seq_len, batch_size), 2)
-"""),
-    "deployment: the weights multiplied by batch_size too": Wrong("test_deployment_gb", """
-def deployment_gb(config, seq_len, batch_size=1, bits=4, group_size=128, zero_point_bits=0):
-    h, v, n = config["hidden_size"], config["vocab_size"], config["num_hidden_layers"]
-    heads = config["num_attention_heads"]
-    kv = config.get("num_key_value_heads", heads)
-    tied = config.get("tie_word_embeddings", False)
-    norms = 2 * n * h + h
-    kept = v * h * (1 if tied else 2) + norms
-    quantized = count_llama_params(config) - kept
-    weights = quantized * effective_bits_per_weight(bits, group_size, 16, zero_point_bits) / 8 + kept * 2
-    return batch_size * (weights / 1e9 + kv_cache_gb(n, kv, h // heads, seq_len))
-"""),
-    "deployment: final norm left out": Wrong("test_deployment_gb", """
-def deployment_gb(config, seq_len, batch_size=1, bits=4, group_size=128, zero_point_bits=0):
-    h, v, n = config["hidden_size"], config["vocab_size"], config["num_hidden_layers"]
-    heads = config["num_attention_heads"]
-    kv = config.get("num_key_value_heads", heads)
-    tied = config.get("tie_word_embeddings", False)
-    norms = 2 * n * h
-    kept = v * h * (1 if tied else 2) + norms
-    quantized = count_llama_params(config) - kept
-    weights = quantized * effective_bits_per_weight(bits, group_size, 16, zero_point_bits) / 8 + kept * 2
-    return weights / 1e9 + kv_cache_gb(n, kv, h // heads, seq_len, batch_size)
-"""),
-    "deployment: tied matrix taken out of the quantized count twice": Wrong("test_deployment_gb", """
-def deployment_gb(config, seq_len, batch_size=1, bits=4, group_size=128, zero_point_bits=0):
-    h, v, n = config["hidden_size"], config["vocab_size"], config["num_hidden_layers"]
-    heads = config["num_attention_heads"]
-    kv = config.get("num_key_value_heads", heads)
-    tied = config.get("tie_word_embeddings", False)
-    norms = 2 * n * h + h
-    kept = v * h * (1 if tied else 2) + norms
-    quantized = count_llama_params(config) - 2 * v * h - norms
-    weights = quantized * effective_bits_per_weight(bits, group_size, 16, zero_point_bits) / 8 + kept * 2
-    return weights / 1e9 + kv_cache_gb(n, kv, h // heads, seq_len, batch_size)
-"""),
-    "deployment: zero_point_bits passed as the scale's bits": Wrong("test_deployment_gb", """
-def deployment_gb(config, seq_len, batch_size=1, bits=4, group_size=128, zero_point_bits=0):
-    h, v, n = config["hidden_size"], config["vocab_size"], config["num_hidden_layers"]
-    heads = config["num_attention_heads"]
-    kv = config.get("num_key_value_heads", heads)
-    tied = config.get("tie_word_embeddings", False)
-    norms = 2 * n * h + h
-    kept = v * h * (1 if tied else 2) + norms
-    quantized = count_llama_params(config) - kept
-    weights = quantized * effective_bits_per_weight(bits, group_size, zero_point_bits) / 8 + kept * 2
-    return weights / 1e9 + kv_cache_gb(n, kv, h // heads, seq_len, batch_size)
-"""),
-    "deployment: zero point counted per weight, not per group": Wrong("test_deployment_gb", """
-def deployment_gb(config, seq_len, batch_size=1, bits=4, group_size=128, zero_point_bits=0):
-    h, v, n = config["hidden_size"], config["vocab_size"], config["num_hidden_layers"]
-    heads = config["num_attention_heads"]
-    kv = config.get("num_key_value_heads", heads)
-    tied = config.get("tie_word_embeddings", False)
-    norms = 2 * n * h + h
-    kept = v * h * (1 if tied else 2) + norms
-    quantized = count_llama_params(config) - kept
-    weights = quantized * (bits + zero_point_bits + 16 / group_size) / 8 + kept * 2
-    return weights / 1e9 + kv_cache_gb(n, kv, h // heads, seq_len, batch_size)
-"""),
-    "deployment: tied by default": Wrong("test_deployment_gb", """
-def deployment_gb(config, seq_len, batch_size=1, bits=4, group_size=128, zero_point_bits=0):
-    h, v, n = config["hidden_size"], config["vocab_size"], config["num_hidden_layers"]
-    heads = config["num_attention_heads"]
-    kv = config.get("num_key_value_heads", heads)
-    tied = config.get("tie_word_embeddings", True)
-    norms = 2 * n * h + h
-    kept = v * h * (1 if tied else 2) + norms
-    quantized = count_llama_params(config) - kept
-    weights = quantized * effective_bits_per_weight(bits, group_size, 16, zero_point_bits) / 8 + kept * 2
-    return weights / 1e9 + kv_cache_gb(n, kv, h // heads, seq_len, batch_size)
-"""),
-    "deployment: one KV head by default": Wrong("test_deployment_gb", """
-def deployment_gb(config, seq_len, batch_size=1, bits=4, group_size=128, zero_point_bits=0):
-    h, v, n = config["hidden_size"], config["vocab_size"], config["num_hidden_layers"]
-    heads = config["num_attention_heads"]
-    kv = config.get("num_key_value_heads", 1)
-    tied = config.get("tie_word_embeddings", False)
-    norms = 2 * n * h + h
-    kept = v * h * (1 if tied else 2) + norms
-    quantized = count_llama_params(config) - kept
-    weights = quantized * effective_bits_per_weight(bits, group_size, 16, zero_point_bits) / 8 + kept * 2
-    return weights / 1e9 + kv_cache_gb(n, kv, h // heads, seq_len, batch_size)
-"""),
-    "deployment: optional tie key read with []": Wrong("test_deployment_gb", """
-def deployment_gb(config, seq_len, batch_size=1, bits=4, group_size=128, zero_point_bits=0):
-    h, v, n = config["hidden_size"], config["vocab_size"], config["num_hidden_layers"]
-    heads = config["num_attention_heads"]
-    kv = config.get("num_key_value_heads", heads)
-    tied = config["tie_word_embeddings"]
-    norms = 2 * n * h + h
-    kept = v * h * (1 if tied else 2) + norms
-    quantized = count_llama_params(config) - kept
-    weights = quantized * effective_bits_per_weight(bits, group_size, 16, zero_point_bits) / 8 + kept * 2
-    return weights / 1e9 + kv_cache_gb(n, kv, h // heads, seq_len, batch_size)
-"""),
-    "deployment: keys cached, values forgotten": Wrong("test_deployment_gb", """
-def deployment_gb(config, seq_len, batch_size=1, bits=4, group_size=128, zero_point_bits=0):
-    h, v, n = config["hidden_size"], config["vocab_size"], config["num_hidden_layers"]
-    heads = config["num_attention_heads"]
-    kv = config.get("num_key_value_heads", heads)
-    tied = config.get("tie_word_embeddings", False)
-    norms = 2 * n * h + h
-    kept = v * h * (1 if tied else 2) + norms
-    quantized = count_llama_params(config) - kept
-    weights = quantized * effective_bits_per_weight(bits, group_size, 16, zero_point_bits) / 8 + kept * 2
-    return weights / 1e9 + kv_cache_gb(n, kv, h // heads, seq_len, batch_size) / 2
-"""),
-    "deployment: embedding quantized, output layer kept": Wrong("test_deployment_gb", """
-def deployment_gb(config, seq_len, batch_size=1, bits=4, group_size=128, zero_point_bits=0):
-    h, v, n = config["hidden_size"], config["vocab_size"], config["num_hidden_layers"]
-    heads = config["num_attention_heads"]
-    kv = config.get("num_key_value_heads", heads)
-    tied = config.get("tie_word_embeddings", False)
-    norms = 2 * n * h + h
-    kept = v * h * (0 if tied else 1) + norms
-    quantized = count_llama_params(config) - kept
-    weights = quantized * effective_bits_per_weight(bits, group_size, 16, zero_point_bits) / 8 + kept * 2
-    return weights / 1e9 + kv_cache_gb(n, kv, h // heads, seq_len, batch_size)
-"""),
-    "deployment: weights rounded in GB before the sum": Wrong("test_deployment_gb", """
-def deployment_gb(config, seq_len, batch_size=1, bits=4, group_size=128, zero_point_bits=0):
-    h, v, n = config["hidden_size"], config["vocab_size"], config["num_hidden_layers"]
-    heads = config["num_attention_heads"]
-    kv = config.get("num_key_value_heads", heads)
-    tied = config.get("tie_word_embeddings", False)
-    norms = 2 * n * h + h
-    kept = v * h * (1 if tied else 2) + norms
-    quantized = count_llama_params(config) - kept
-    weights = quantized * effective_bits_per_weight(bits, group_size, 16, zero_point_bits) / 8 + kept * 2
-    return round(weights / 1e9, 3) + kv_cache_gb(n, kv, h // heads, seq_len, batch_size)
-"""),
-    "deployment: a NumPy float32": Wrong("test_deployment_gb", """
-def deployment_gb(config, seq_len, batch_size=1, bits=4, group_size=128, zero_point_bits=0):
-    h, v, n = config["hidden_size"], config["vocab_size"], config["num_hidden_layers"]
-    heads = config["num_attention_heads"]
-    kv = config.get("num_key_value_heads", heads)
-    tied = config.get("tie_word_embeddings", False)
-    norms = 2 * n * h + h
-    kept = v * h * (1 if tied else 2) + norms
-    quantized = count_llama_params(config) - kept
-    weights = quantized * effective_bits_per_weight(bits, group_size, 16, zero_point_bits) / 8 + kept * 2
-    import numpy as np
-    return np.float32(weights / 1e9 + kv_cache_gb(n, kv, h // heads, seq_len, batch_size))
-"""),
-    "deployment: mutates config: pops a key it does not need": Wrong("test_deployment_gb", """
-def deployment_gb(config, seq_len, batch_size=1, bits=4, group_size=128, zero_point_bits=0):
-    config.pop("max_position_embeddings", None)
-    h, v, n = config["hidden_size"], config["vocab_size"], config["num_hidden_layers"]
-    heads = config["num_attention_heads"]
-    kv = config.get("num_key_value_heads", heads)
-    tied = config.get("tie_word_embeddings", False)
-    norms = 2 * n * h + h
-    kept = v * h * (1 if tied else 2) + norms
-    quantized = count_llama_params(config) - kept
-    weights = quantized * effective_bits_per_weight(bits, group_size, 16, zero_point_bits) / 8 + kept * 2
-    return weights / 1e9 + kv_cache_gb(n, kv, h // heads, seq_len, batch_size)
-"""),
-    "deployment: the notebook's LLAMA_2_7B in place of config": Wrong("test_deployment_gb", """
-def deployment_gb(config, seq_len, batch_size=1, bits=4, group_size=128, zero_point_bits=0):
-    config = LLAMA_2_7B
-    h, v, n = config["hidden_size"], config["vocab_size"], config["num_hidden_layers"]
-    heads = config["num_attention_heads"]
-    kv = config.get("num_key_value_heads", heads)
-    tied = config.get("tie_word_embeddings", False)
-    norms = 2 * n * h + h
-    kept = v * h * (1 if tied else 2) + norms
-    quantized = count_llama_params(config) - kept
-    weights = quantized * effective_bits_per_weight(bits, group_size, 16, zero_point_bits) / 8 + kept * 2
-    return weights / 1e9 + kv_cache_gb(n, kv, h // heads, seq_len, batch_size)
-"""),
+    "deployment: LM head quantized too": Wrong("test_deployment_gb", edited(
+        DEPLOYMENT_GB, ("kept = v * h * (1 if tied else 2) + norms", "kept = v * h + norms"))),
+    "deployment: tied embeddings counted twice": Wrong("test_deployment_gb", edited(
+        DEPLOYMENT_GB,
+        ("kept = v * h * (1 if tied else 2) + norms\n    quantized = count_llama_params(config) - kept",
+         "kept = 2 * v * h + norms\n    quantized = count_llama_params(config) - (v * h * (1 if tied else 2) + norms)"))),
+    "deployment: KV cache in the weights' width": Wrong("test_deployment_gb", edited(
+        DEPLOYMENT_GB, ("seq_len, batch_size)", "seq_len, batch_size, bytes_per_value=bits / 8)"))),
+    "deployment: GiB where GB is asked": Wrong("test_deployment_gb", edited(
+        DEPLOYMENT_GB,
+        ("return weights / 1e9 + kv_cache_gb(n, kv, h // heads, seq_len, batch_size)",
+         "kv_bytes = 2 * n * kv * (h // heads) * seq_len * batch_size * 2\n    return (weights + kv_bytes) / 2**30"))),
+    "deployment: batch size ignored": Wrong("test_deployment_gb", edited(
+        DEPLOYMENT_GB, ("seq_len, batch_size)", "seq_len)"))),
+    "deployment: scales forgotten (bare bits)": Wrong("test_deployment_gb", edited(
+        DEPLOYMENT_GB, ("effective_bits_per_weight(bits, group_size, 16, zero_point_bits)", "bits"))),
+    "deployment: zero point ignored": Wrong("test_deployment_gb", edited(
+        DEPLOYMENT_GB,
+        ("effective_bits_per_weight(bits, group_size, 16, zero_point_bits)",
+         "effective_bits_per_weight(bits, group_size)"))),
+    "deployment: group size ignored (always 128)": Wrong("test_deployment_gb", edited(
+        DEPLOYMENT_GB, ("(bits, group_size, 16,", "(bits, 128, 16,"))),
+    "deployment: RMSNorms quantized too": Wrong("test_deployment_gb", edited(
+        DEPLOYMENT_GB, ("(1 if tied else 2) + norms", "(1 if tied else 2)"))),
+    "deployment: every parameter quantized (nothing kept in 16-bit)": Wrong("test_deployment_gb", edited(
+        DEPLOYMENT_GB,
+        ("quantized * effective_bits_per_weight(bits, group_size, 16, zero_point_bits) / 8 + kept * 2",
+         "count_llama_params(config) * effective_bits_per_weight(bits, group_size, 16, zero_point_bits) / 8"))),
+    "deployment: KV cache left out": Wrong("test_deployment_gb", edited(
+        DEPLOYMENT_GB, (" + kv_cache_gb(n, kv, h // heads, seq_len, batch_size)", ""))),
+    "deployment: KV cache with the attention heads (GQA ignored)": Wrong("test_deployment_gb", edited(
+        DEPLOYMENT_GB, ("kv_cache_gb(n, kv,", "kv_cache_gb(n, heads,"))),
+    "deployment: 16-bit layers counted at 4 bytes": Wrong("test_deployment_gb", edited(
+        DEPLOYMENT_GB, ("kept * 2", "kept * 4"))),
+    "deployment: optional KV-heads key read with []": Wrong("test_deployment_gb", edited(
+        DEPLOYMENT_GB, ('config.get("num_key_value_heads", heads)', 'config["num_key_value_heads"]'))),
+    "deployment: mutates config: fills in the default tie key": Wrong("test_deployment_gb", edited(
+        DEPLOYMENT_GB,
+        ('config.get("tie_word_embeddings", False)', 'config.setdefault("tie_word_embeddings", False)'))),
+    "deployment: rounded to two decimals": Wrong("test_deployment_gb", edited(
+        DEPLOYMENT_GB,
+        ("return weights / 1e9 + kv_cache_gb(n, kv, h // heads, seq_len, batch_size)",
+         "return round(weights / 1e9 + kv_cache_gb(n, kv, h // heads, seq_len, batch_size), 2)"))),
+    "deployment: the weights multiplied by batch_size too": Wrong("test_deployment_gb", edited(
+        DEPLOYMENT_GB,
+        ("return weights / 1e9 + kv_cache_gb(n, kv, h // heads, seq_len, batch_size)",
+         "return batch_size * (weights / 1e9 + kv_cache_gb(n, kv, h // heads, seq_len))"))),
+    "deployment: final norm left out": Wrong("test_deployment_gb", edited(
+        DEPLOYMENT_GB, ("norms = 2 * n * h + h", "norms = 2 * n * h"))),
+    "deployment: tied matrix taken out of the quantized count twice": Wrong("test_deployment_gb", edited(
+        DEPLOYMENT_GB, ("count_llama_params(config) - kept", "count_llama_params(config) - 2 * v * h - norms"))),
+    "deployment: zero_point_bits passed as the scale's bits": Wrong("test_deployment_gb", edited(
+        DEPLOYMENT_GB, ("(bits, group_size, 16, zero_point_bits)", "(bits, group_size, zero_point_bits)"))),
+    "deployment: zero point counted per weight, not per group": Wrong("test_deployment_gb", edited(
+        DEPLOYMENT_GB,
+        ("effective_bits_per_weight(bits, group_size, 16, zero_point_bits)",
+         "(bits + zero_point_bits + 16 / group_size)"))),
+    "deployment: tied by default": Wrong("test_deployment_gb", edited(
+        DEPLOYMENT_GB, ('"tie_word_embeddings", False', '"tie_word_embeddings", True'))),
+    "deployment: one KV head by default": Wrong("test_deployment_gb", edited(
+        DEPLOYMENT_GB, ('"num_key_value_heads", heads', '"num_key_value_heads", 1'))),
+    "deployment: optional tie key read with []": Wrong("test_deployment_gb", edited(
+        DEPLOYMENT_GB, ('config.get("tie_word_embeddings", False)', 'config["tie_word_embeddings"]'))),
+    "deployment: keys cached, values forgotten": Wrong("test_deployment_gb", edited(
+        DEPLOYMENT_GB, ("seq_len, batch_size)", "seq_len, batch_size) / 2"))),
+    "deployment: embedding quantized, output layer kept": Wrong("test_deployment_gb", edited(
+        DEPLOYMENT_GB, ("(1 if tied else 2)", "(0 if tied else 1)"))),
+    "deployment: weights rounded in GB before the sum": Wrong("test_deployment_gb", edited(
+        DEPLOYMENT_GB, ("return weights / 1e9", "return round(weights / 1e9, 3)"))),
+    "deployment: a NumPy float32": Wrong("test_deployment_gb", edited(
+        DEPLOYMENT_GB,
+        ("    return weights / 1e9 + kv_cache_gb(n, kv, h // heads, seq_len, batch_size)",
+         "    import numpy as np\n"
+         "    return np.float32(weights / 1e9 + kv_cache_gb(n, kv, h // heads, seq_len, batch_size))"))),
+    "deployment: mutates config: pops a key it does not need": Wrong("test_deployment_gb", edited(
+        DEPLOYMENT_GB,
+        ("zero_point_bits=0):\n", 'zero_point_bits=0):\n    config.pop("max_position_embeddings", None)\n'))),
+    "deployment: the notebook's LLAMA_2_7B in place of config": Wrong("test_deployment_gb", edited(
+        DEPLOYMENT_GB, ("zero_point_bits=0):\n", "zero_point_bits=0):\n    config = LLAMA_2_7B\n"))),
     "hard-coded answers of deployment_gb's visible check": Wrong("test_deployment_gb", """
 def deployment_gb(config, seq_len, batch_size=1, bits=4, group_size=128, zero_point_bits=0):
     return {2048: 1.832521728, 4096: 5.353775104, 48: 0.000270432}[config["hidden_size"]]
 """, visible=False),
 
     # Exercise 11: longest_context_at_speed
-    "context: untied embedding read in full too": Wrong("test_longest_context_at_speed", """
-def longest_context_at_speed(config, bandwidth_gb_s, tokens_per_s, bits=4, group_size=128, zero_point_bits=0):
-    h, v, n = config["hidden_size"], config["vocab_size"], config["num_hidden_layers"]
-    heads = config["num_attention_heads"]
-    kv = config.get("num_key_value_heads", heads)
-    norms = 2 * n * h + h
-    linear = count_llama_params(config) - v * h * (1 if config.get("tie_word_embeddings", False) else 2) - norms
-    bpw = effective_bits_per_weight(bits, group_size, 16, zero_point_bits)
-    weights = linear * bpw / 8 + (v * h * (1 if config.get("tie_word_embeddings", False) else 2) + norms) * 2
-    budget = bandwidth_gb_s * 1e9 / tokens_per_s
-    return None if budget < weights else math.floor((budget - weights) / (2 * n * kv * (h // heads) * 2))
-"""),
-    "context: tied matrix read twice": Wrong("test_longest_context_at_speed", """
-def longest_context_at_speed(config, bandwidth_gb_s, tokens_per_s, bits=4, group_size=128, zero_point_bits=0):
-    h, v, n = config["hidden_size"], config["vocab_size"], config["num_hidden_layers"]
-    heads = config["num_attention_heads"]
-    kv = config.get("num_key_value_heads", heads)
-    norms = 2 * n * h + h
-    linear = count_llama_params(config) - v * h * (1 if config.get("tie_word_embeddings", False) else 2) - norms
-    bpw = effective_bits_per_weight(bits, group_size, 16, zero_point_bits)
-    weights = linear * bpw / 8 + (2 * v * h + norms) * 2
-    budget = bandwidth_gb_s * 1e9 / tokens_per_s
-    return None if budget < weights else math.floor((budget - weights) / (2 * n * kv * (h // heads) * 2))
-"""),
-    "context: output layer quantized too": Wrong("test_longest_context_at_speed", """
-def longest_context_at_speed(config, bandwidth_gb_s, tokens_per_s, bits=4, group_size=128, zero_point_bits=0):
-    h, v, n = config["hidden_size"], config["vocab_size"], config["num_hidden_layers"]
-    heads = config["num_attention_heads"]
-    kv = config.get("num_key_value_heads", heads)
-    norms = 2 * n * h + h
-    linear = count_llama_params(config) - v * h * (1 if config.get("tie_word_embeddings", False) else 2) - norms
-    bpw = effective_bits_per_weight(bits, group_size, 16, zero_point_bits)
-    weights = (linear + v * h) * bpw / 8 + norms * 2
-    budget = bandwidth_gb_s * 1e9 / tokens_per_s
-    return None if budget < weights else math.floor((budget - weights) / (2 * n * kv * (h // heads) * 2))
-"""),
-    "context: scales forgotten (bare bits)": Wrong("test_longest_context_at_speed", """
-def longest_context_at_speed(config, bandwidth_gb_s, tokens_per_s, bits=4, group_size=128, zero_point_bits=0):
-    h, v, n = config["hidden_size"], config["vocab_size"], config["num_hidden_layers"]
-    heads = config["num_attention_heads"]
-    kv = config.get("num_key_value_heads", heads)
-    norms = 2 * n * h + h
-    linear = count_llama_params(config) - v * h * (1 if config.get("tie_word_embeddings", False) else 2) - norms
-    bpw = effective_bits_per_weight(bits, group_size, 16, zero_point_bits)
-    weights = linear * bits / 8 + (v * h + norms) * 2
-    budget = bandwidth_gb_s * 1e9 / tokens_per_s
-    return None if budget < weights else math.floor((budget - weights) / (2 * n * kv * (h // heads) * 2))
-"""),
-    "context: strict comparison at the boundary": Wrong("test_longest_context_at_speed", """
-def longest_context_at_speed(config, bandwidth_gb_s, tokens_per_s, bits=4, group_size=128, zero_point_bits=0):
-    h, v, n = config["hidden_size"], config["vocab_size"], config["num_hidden_layers"]
-    heads = config["num_attention_heads"]
-    kv = config.get("num_key_value_heads", heads)
-    norms = 2 * n * h + h
-    linear = count_llama_params(config) - v * h * (1 if config.get("tie_word_embeddings", False) else 2) - norms
-    bpw = effective_bits_per_weight(bits, group_size, 16, zero_point_bits)
-    weights = linear * bpw / 8 + (v * h + norms) * 2
-    budget = bandwidth_gb_s * 1e9 / tokens_per_s
-    if budget <= weights:
-        return None
-    return math.ceil((budget - weights) / (2 * n * kv * (h // heads) * 2)) - 1
-"""),
-    "context: computed in GB (rounding lands below the boundary)": Wrong("test_longest_context_at_speed", """
-def longest_context_at_speed(config, bandwidth_gb_s, tokens_per_s, bits=4, group_size=128, zero_point_bits=0):
-    h, v, n = config["hidden_size"], config["vocab_size"], config["num_hidden_layers"]
-    heads = config["num_attention_heads"]
-    kv = config.get("num_key_value_heads", heads)
-    norms = 2 * n * h + h
-    linear = count_llama_params(config) - v * h * (1 if config.get("tie_word_embeddings", False) else 2) - norms
-    bpw = effective_bits_per_weight(bits, group_size, 16, zero_point_bits)
-    weights_gb = (linear * bpw / 8 + (v * h + norms) * 2) / 1e9
-    budget_gb = bandwidth_gb_s / tokens_per_s
-    if budget_gb < weights_gb:
-        return None
-    return math.floor((budget_gb - weights_gb) / kv_cache_gb(n, kv, h // heads, 1))
-"""),
-    "context: rounded up": Wrong("test_longest_context_at_speed", """
-def longest_context_at_speed(config, bandwidth_gb_s, tokens_per_s, bits=4, group_size=128, zero_point_bits=0):
-    h, v, n = config["hidden_size"], config["vocab_size"], config["num_hidden_layers"]
-    heads = config["num_attention_heads"]
-    kv = config.get("num_key_value_heads", heads)
-    norms = 2 * n * h + h
-    linear = count_llama_params(config) - v * h * (1 if config.get("tie_word_embeddings", False) else 2) - norms
-    bpw = effective_bits_per_weight(bits, group_size, 16, zero_point_bits)
-    weights = linear * bpw / 8 + (v * h + norms) * 2
-    budget = bandwidth_gb_s * 1e9 / tokens_per_s
-    return None if budget < weights else math.ceil((budget - weights) / (2 * n * kv * (h // heads) * 2))
-"""),
-    "context: rounded to nearest": Wrong("test_longest_context_at_speed", """
-def longest_context_at_speed(config, bandwidth_gb_s, tokens_per_s, bits=4, group_size=128, zero_point_bits=0):
-    h, v, n = config["hidden_size"], config["vocab_size"], config["num_hidden_layers"]
-    heads = config["num_attention_heads"]
-    kv = config.get("num_key_value_heads", heads)
-    norms = 2 * n * h + h
-    linear = count_llama_params(config) - v * h * (1 if config.get("tie_word_embeddings", False) else 2) - norms
-    bpw = effective_bits_per_weight(bits, group_size, 16, zero_point_bits)
-    weights = linear * bpw / 8 + (v * h + norms) * 2
-    budget = bandwidth_gb_s * 1e9 / tokens_per_s
-    return None if budget < weights else round((budget - weights) / (2 * n * kv * (h // heads) * 2))
-"""),
-    "context: a float, not an int": Wrong("test_longest_context_at_speed", """
-def longest_context_at_speed(config, bandwidth_gb_s, tokens_per_s, bits=4, group_size=128, zero_point_bits=0):
-    h, v, n = config["hidden_size"], config["vocab_size"], config["num_hidden_layers"]
-    heads = config["num_attention_heads"]
-    kv = config.get("num_key_value_heads", heads)
-    norms = 2 * n * h + h
-    linear = count_llama_params(config) - v * h * (1 if config.get("tie_word_embeddings", False) else 2) - norms
-    bpw = effective_bits_per_weight(bits, group_size, 16, zero_point_bits)
-    weights = linear * bpw / 8 + (v * h + norms) * 2
-    budget = bandwidth_gb_s * 1e9 / tokens_per_s
-    return None if budget < weights else (budget - weights) // (2 * n * kv * (h // heads) * 2)
-"""),
-    "context: 0 instead of None when too slow": Wrong("test_longest_context_at_speed", """
-def longest_context_at_speed(config, bandwidth_gb_s, tokens_per_s, bits=4, group_size=128, zero_point_bits=0):
-    h, v, n = config["hidden_size"], config["vocab_size"], config["num_hidden_layers"]
-    heads = config["num_attention_heads"]
-    kv = config.get("num_key_value_heads", heads)
-    norms = 2 * n * h + h
-    linear = count_llama_params(config) - v * h * (1 if config.get("tie_word_embeddings", False) else 2) - norms
-    bpw = effective_bits_per_weight(bits, group_size, 16, zero_point_bits)
-    weights = linear * bpw / 8 + (v * h + norms) * 2
-    budget = bandwidth_gb_s * 1e9 / tokens_per_s
-    return max(0, math.floor((budget - weights) / (2 * n * kv * (h // heads) * 2)))
-"""),
-    "context: negative instead of None when too slow": Wrong("test_longest_context_at_speed", """
-def longest_context_at_speed(config, bandwidth_gb_s, tokens_per_s, bits=4, group_size=128, zero_point_bits=0):
-    h, v, n = config["hidden_size"], config["vocab_size"], config["num_hidden_layers"]
-    heads = config["num_attention_heads"]
-    kv = config.get("num_key_value_heads", heads)
-    norms = 2 * n * h + h
-    linear = count_llama_params(config) - v * h * (1 if config.get("tie_word_embeddings", False) else 2) - norms
-    bpw = effective_bits_per_weight(bits, group_size, 16, zero_point_bits)
-    weights = linear * bpw / 8 + (v * h + norms) * 2
-    budget = bandwidth_gb_s * 1e9 / tokens_per_s
-    return math.floor((budget - weights) / (2 * n * kv * (h // heads) * 2))
-"""),
-    "context: KV cache with the attention heads": Wrong("test_longest_context_at_speed", """
-def longest_context_at_speed(config, bandwidth_gb_s, tokens_per_s, bits=4, group_size=128, zero_point_bits=0):
-    h, v, n = config["hidden_size"], config["vocab_size"], config["num_hidden_layers"]
-    heads = config["num_attention_heads"]
-    kv = config.get("num_key_value_heads", heads)
-    norms = 2 * n * h + h
-    linear = count_llama_params(config) - v * h * (1 if config.get("tie_word_embeddings", False) else 2) - norms
-    bpw = effective_bits_per_weight(bits, group_size, 16, zero_point_bits)
-    weights = linear * bpw / 8 + (v * h + norms) * 2
-    budget = bandwidth_gb_s * 1e9 / tokens_per_s
-    return None if budget < weights else math.floor((budget - weights) / (2 * n * heads * (h // heads) * 2))
-"""),
-    "context: KV cache in the weights' width": Wrong("test_longest_context_at_speed", """
-def longest_context_at_speed(config, bandwidth_gb_s, tokens_per_s, bits=4, group_size=128, zero_point_bits=0):
-    h, v, n = config["hidden_size"], config["vocab_size"], config["num_hidden_layers"]
-    heads = config["num_attention_heads"]
-    kv = config.get("num_key_value_heads", heads)
-    norms = 2 * n * h + h
-    linear = count_llama_params(config) - v * h * (1 if config.get("tie_word_embeddings", False) else 2) - norms
-    bpw = effective_bits_per_weight(bits, group_size, 16, zero_point_bits)
-    weights = linear * bpw / 8 + (v * h + norms) * 2
-    budget = bandwidth_gb_s * 1e9 / tokens_per_s
-    return None if budget < weights else math.floor((budget - weights) / (2 * n * kv * (h // heads) * bits / 8))
-"""),
-    "context: zero point ignored": Wrong("test_longest_context_at_speed", """
-def longest_context_at_speed(config, bandwidth_gb_s, tokens_per_s, bits=4, group_size=128, zero_point_bits=0):
-    h, v, n = config["hidden_size"], config["vocab_size"], config["num_hidden_layers"]
-    heads = config["num_attention_heads"]
-    kv = config.get("num_key_value_heads", heads)
-    norms = 2 * n * h + h
-    linear = count_llama_params(config) - v * h * (1 if config.get("tie_word_embeddings", False) else 2) - norms
-    bpw = effective_bits_per_weight(bits, group_size, 16, zero_point_bits)
-    weights = linear * effective_bits_per_weight(bits, group_size) / 8 + (v * h + norms) * 2
-    budget = bandwidth_gb_s * 1e9 / tokens_per_s
-    return None if budget < weights else math.floor((budget - weights) / (2 * n * kv * (h // heads) * 2))
-"""),
-    "context: bandwidth truncated to an int": Wrong("test_longest_context_at_speed", """
-def longest_context_at_speed(config, bandwidth_gb_s, tokens_per_s, bits=4, group_size=128, zero_point_bits=0):
-    h, v, n = config["hidden_size"], config["vocab_size"], config["num_hidden_layers"]
-    heads = config["num_attention_heads"]
-    kv = config.get("num_key_value_heads", heads)
-    tied = config.get("tie_word_embeddings", False)
-    norms = 2 * n * h + h
-    linear = count_llama_params(config) - v * h * (1 if tied else 2) - norms
-    bpw = effective_bits_per_weight(bits, group_size, 16, zero_point_bits)
-    weights = linear * bpw / 8 + (v * h + norms) * 2
-    per_token = 2 * n * kv * (h // heads) * 2
-    budget = int(bandwidth_gb_s) * 10**9 / tokens_per_s
-    if budget < weights:
-        return None
-    return math.floor((budget - weights) / per_token)
-"""),
-    "context: bandwidth taken as GiB/s": Wrong("test_longest_context_at_speed", """
-def longest_context_at_speed(config, bandwidth_gb_s, tokens_per_s, bits=4, group_size=128, zero_point_bits=0):
-    h, v, n = config["hidden_size"], config["vocab_size"], config["num_hidden_layers"]
-    heads = config["num_attention_heads"]
-    kv = config.get("num_key_value_heads", heads)
-    tied = config.get("tie_word_embeddings", False)
-    norms = 2 * n * h + h
-    linear = count_llama_params(config) - v * h * (1 if tied else 2) - norms
-    bpw = effective_bits_per_weight(bits, group_size, 16, zero_point_bits)
-    weights = linear * bpw / 8 + (v * h + norms) * 2
-    per_token = 2 * n * kv * (h // heads) * 2
-    budget = bandwidth_gb_s * 2**30 / tokens_per_s
-    if budget < weights:
-        return None
-    return math.floor((budget - weights) / per_token)
-"""),
-    "context: None when an empty context is exactly fast enough": Wrong("test_longest_context_at_speed", """
-def longest_context_at_speed(config, bandwidth_gb_s, tokens_per_s, bits=4, group_size=128, zero_point_bits=0):
-    h, v, n = config["hidden_size"], config["vocab_size"], config["num_hidden_layers"]
-    heads = config["num_attention_heads"]
-    kv = config.get("num_key_value_heads", heads)
-    tied = config.get("tie_word_embeddings", False)
-    norms = 2 * n * h + h
-    linear = count_llama_params(config) - v * h * (1 if tied else 2) - norms
-    bpw = effective_bits_per_weight(bits, group_size, 16, zero_point_bits)
-    weights = linear * bpw / 8 + (v * h + norms) * 2
-    per_token = 2 * n * kv * (h // heads) * 2
-    budget = bandwidth_gb_s * 1e9 / tokens_per_s
-    if budget <= weights:
-        return None
-    return math.floor((budget - weights) / per_token)
-"""),
-    "context: the KV cache of n + 1 tokens read": Wrong("test_longest_context_at_speed", """
-def longest_context_at_speed(config, bandwidth_gb_s, tokens_per_s, bits=4, group_size=128, zero_point_bits=0):
-    h, v, n = config["hidden_size"], config["vocab_size"], config["num_hidden_layers"]
-    heads = config["num_attention_heads"]
-    kv = config.get("num_key_value_heads", heads)
-    tied = config.get("tie_word_embeddings", False)
-    norms = 2 * n * h + h
-    linear = count_llama_params(config) - v * h * (1 if tied else 2) - norms
-    bpw = effective_bits_per_weight(bits, group_size, 16, zero_point_bits)
-    weights = linear * bpw / 8 + (v * h + norms) * 2
-    per_token = 2 * n * kv * (h // heads) * 2
-    budget = bandwidth_gb_s * 1e9 / tokens_per_s
-    if budget < weights:
-        return None
-    return math.floor((budget - weights) / per_token) - 1
-"""),
-    "context: tied matrix not read at all": Wrong("test_longest_context_at_speed", """
-def longest_context_at_speed(config, bandwidth_gb_s, tokens_per_s, bits=4, group_size=128, zero_point_bits=0):
-    h, v, n = config["hidden_size"], config["vocab_size"], config["num_hidden_layers"]
-    heads = config["num_attention_heads"]
-    kv = config.get("num_key_value_heads", heads)
-    tied = config.get("tie_word_embeddings", False)
-    norms = 2 * n * h + h
-    linear = count_llama_params(config) - v * h * (1 if tied else 2) - norms
-    bpw = effective_bits_per_weight(bits, group_size, 16, zero_point_bits)
-    weights = linear * bpw / 8 + (v * h * (0 if tied else 1) + norms) * 2
-    per_token = 2 * n * kv * (h // heads) * 2
-    budget = bandwidth_gb_s * 1e9 / tokens_per_s
-    if budget < weights:
-        return None
-    return math.floor((budget - weights) / per_token)
-"""),
-    "context: the embedding row counted": Wrong("test_longest_context_at_speed", """
-def longest_context_at_speed(config, bandwidth_gb_s, tokens_per_s, bits=4, group_size=128, zero_point_bits=0):
-    h, v, n = config["hidden_size"], config["vocab_size"], config["num_hidden_layers"]
-    heads = config["num_attention_heads"]
-    kv = config.get("num_key_value_heads", heads)
-    tied = config.get("tie_word_embeddings", False)
-    norms = 2 * n * h + h
-    linear = count_llama_params(config) - v * h * (1 if tied else 2) - norms
-    bpw = effective_bits_per_weight(bits, group_size, 16, zero_point_bits)
-    weights = linear * bpw / 8 + (v * h + norms + h) * 2
-    per_token = 2 * n * kv * (h // heads) * 2
-    budget = bandwidth_gb_s * 1e9 / tokens_per_s
-    if budget < weights:
-        return None
-    return math.floor((budget - weights) / per_token)
-"""),
-    "context: KV bytes per token from kv_cache_gb * 1e9, not rounded": Wrong("test_longest_context_at_speed", """
-def longest_context_at_speed(config, bandwidth_gb_s, tokens_per_s, bits=4, group_size=128, zero_point_bits=0):
-    h, v, n = config["hidden_size"], config["vocab_size"], config["num_hidden_layers"]
-    heads = config["num_attention_heads"]
-    kv = config.get("num_key_value_heads", heads)
-    tied = config.get("tie_word_embeddings", False)
-    norms = 2 * n * h + h
-    linear = count_llama_params(config) - v * h * (1 if tied else 2) - norms
-    bpw = effective_bits_per_weight(bits, group_size, 16, zero_point_bits)
-    weights = linear * bpw / 8 + (v * h + norms) * 2
-    per_token = kv_cache_gb(n, kv, h // heads, 1) * 1e9
-    budget = bandwidth_gb_s * 1e9 / tokens_per_s
-    if budget < weights:
-        return None
-    return math.floor((budget - weights) / per_token)
-"""),
-    "context: GB per token first, then bytes": Wrong("test_longest_context_at_speed", """
-def longest_context_at_speed(config, bandwidth_gb_s, tokens_per_s, bits=4, group_size=128, zero_point_bits=0):
-    h, v, n = config["hidden_size"], config["vocab_size"], config["num_hidden_layers"]
-    heads = config["num_attention_heads"]
-    kv = config.get("num_key_value_heads", heads)
-    tied = config.get("tie_word_embeddings", False)
-    norms = 2 * n * h + h
-    linear = count_llama_params(config) - v * h * (1 if tied else 2) - norms
-    bpw = effective_bits_per_weight(bits, group_size, 16, zero_point_bits)
-    weights = linear * bpw / 8 + (v * h + norms) * 2
-    per_token = 2 * n * kv * (h // heads) * 2
-    budget = bandwidth_gb_s / tokens_per_s * 1e9
-    if budget < weights:
-        return None
-    return math.floor((budget - weights) / per_token)
-"""),
-    "context: mutates config: fills in the default tie key": Wrong("test_longest_context_at_speed", """
-def longest_context_at_speed(config, bandwidth_gb_s, tokens_per_s, bits=4, group_size=128, zero_point_bits=0):
-    h, v, n = config["hidden_size"], config["vocab_size"], config["num_hidden_layers"]
-    heads = config["num_attention_heads"]
-    kv = config.get("num_key_value_heads", heads)
-    tied = config.setdefault("tie_word_embeddings", False)
-    norms = 2 * n * h + h
-    linear = count_llama_params(config) - v * h * (1 if tied else 2) - norms
-    bpw = effective_bits_per_weight(bits, group_size, 16, zero_point_bits)
-    weights = linear * bpw / 8 + (v * h + norms) * 2
-    per_token = 2 * n * kv * (h // heads) * 2
-    budget = bandwidth_gb_s * 1e9 / tokens_per_s
-    if budget < weights:
-        return None
-    return math.floor((budget - weights) / per_token)
-"""),
-    "context: mutates config: pops a key it does not need": Wrong("test_longest_context_at_speed", """
-def longest_context_at_speed(config, bandwidth_gb_s, tokens_per_s, bits=4, group_size=128, zero_point_bits=0):
-    config.pop("max_position_embeddings", None)
-    h, v, n = config["hidden_size"], config["vocab_size"], config["num_hidden_layers"]
-    heads = config["num_attention_heads"]
-    kv = config.get("num_key_value_heads", heads)
-    tied = config.get("tie_word_embeddings", False)
-    norms = 2 * n * h + h
-    linear = count_llama_params(config) - v * h * (1 if tied else 2) - norms
-    bpw = effective_bits_per_weight(bits, group_size, 16, zero_point_bits)
-    weights = linear * bpw / 8 + (v * h + norms) * 2
-    per_token = 2 * n * kv * (h // heads) * 2
-    budget = bandwidth_gb_s * 1e9 / tokens_per_s
-    if budget < weights:
-        return None
-    return math.floor((budget - weights) / per_token)
-"""),
-    "context: optional KV-heads key read with []": Wrong("test_longest_context_at_speed", """
-def longest_context_at_speed(config, bandwidth_gb_s, tokens_per_s, bits=4, group_size=128, zero_point_bits=0):
-    h, v, n = config["hidden_size"], config["vocab_size"], config["num_hidden_layers"]
-    heads = config["num_attention_heads"]
-    kv = config["num_key_value_heads"]
-    tied = config.get("tie_word_embeddings", False)
-    norms = 2 * n * h + h
-    linear = count_llama_params(config) - v * h * (1 if tied else 2) - norms
-    bpw = effective_bits_per_weight(bits, group_size, 16, zero_point_bits)
-    weights = linear * bpw / 8 + (v * h + norms) * 2
-    per_token = 2 * n * kv * (h // heads) * 2
-    budget = bandwidth_gb_s * 1e9 / tokens_per_s
-    if budget < weights:
-        return None
-    return math.floor((budget - weights) / per_token)
-"""),
-    "context: numpy.floor (a float64)": Wrong("test_longest_context_at_speed", """
-def longest_context_at_speed(config, bandwidth_gb_s, tokens_per_s, bits=4, group_size=128, zero_point_bits=0):
-    h, v, n = config["hidden_size"], config["vocab_size"], config["num_hidden_layers"]
-    heads = config["num_attention_heads"]
-    kv = config.get("num_key_value_heads", heads)
-    tied = config.get("tie_word_embeddings", False)
-    norms = 2 * n * h + h
-    linear = count_llama_params(config) - v * h * (1 if tied else 2) - norms
-    bpw = effective_bits_per_weight(bits, group_size, 16, zero_point_bits)
-    weights = linear * bpw / 8 + (v * h + norms) * 2
-    per_token = 2 * n * kv * (h // heads) * 2
-    budget = bandwidth_gb_s * 1e9 / tokens_per_s
-    if budget < weights:
-        return None
-    import numpy as np
-    return np.floor((budget - weights) / per_token)
-"""),
-    "context: RMSNorms quantized too": Wrong("test_longest_context_at_speed", """
-def longest_context_at_speed(config, bandwidth_gb_s, tokens_per_s, bits=4, group_size=128, zero_point_bits=0):
-    h, v, n = config["hidden_size"], config["vocab_size"], config["num_hidden_layers"]
-    heads = config["num_attention_heads"]
-    kv = config.get("num_key_value_heads", heads)
-    tied = config.get("tie_word_embeddings", False)
-    norms = 2 * n * h + h
-    linear = count_llama_params(config) - v * h * (1 if tied else 2) - norms
-    bpw = effective_bits_per_weight(bits, group_size, 16, zero_point_bits)
-    weights = (linear + norms) * bpw / 8 + v * h * 2
-    per_token = 2 * n * kv * (h // heads) * 2
-    budget = bandwidth_gb_s * 1e9 / tokens_per_s
-    if budget < weights:
-        return None
-    return math.floor((budget - weights) / per_token)
-"""),
-    "context: RMSNorms left out": Wrong("test_longest_context_at_speed", """
-def longest_context_at_speed(config, bandwidth_gb_s, tokens_per_s, bits=4, group_size=128, zero_point_bits=0):
-    h, v, n = config["hidden_size"], config["vocab_size"], config["num_hidden_layers"]
-    heads = config["num_attention_heads"]
-    kv = config.get("num_key_value_heads", heads)
-    tied = config.get("tie_word_embeddings", False)
-    norms = 2 * n * h + h
-    linear = count_llama_params(config) - v * h * (1 if tied else 2) - norms
-    bpw = effective_bits_per_weight(bits, group_size, 16, zero_point_bits)
-    weights = linear * bpw / 8 + v * h * 2
-    per_token = 2 * n * kv * (h // heads) * 2
-    budget = bandwidth_gb_s * 1e9 / tokens_per_s
-    if budget < weights:
-        return None
-    return math.floor((budget - weights) / per_token)
-"""),
-    "context: group size ignored (always 128)": Wrong("test_longest_context_at_speed", """
-def longest_context_at_speed(config, bandwidth_gb_s, tokens_per_s, bits=4, group_size=128, zero_point_bits=0):
-    h, v, n = config["hidden_size"], config["vocab_size"], config["num_hidden_layers"]
-    heads = config["num_attention_heads"]
-    kv = config.get("num_key_value_heads", heads)
-    tied = config.get("tie_word_embeddings", False)
-    norms = 2 * n * h + h
-    linear = count_llama_params(config) - v * h * (1 if tied else 2) - norms
-    bpw = effective_bits_per_weight(bits, 128, 16, zero_point_bits)
-    weights = linear * bpw / 8 + (v * h + norms) * 2
-    per_token = 2 * n * kv * (h // heads) * 2
-    budget = bandwidth_gb_s * 1e9 / tokens_per_s
-    if budget < weights:
-        return None
-    return math.floor((budget - weights) / per_token)
-"""),
+    "context: untied embedding read in full too": Wrong("test_longest_context_at_speed", edited(
+        LONGEST_CONTEXT_AT_SPEED, ("(v * h + norms) * 2", "(v * h * (1 if tied else 2) + norms) * 2"))),
+    "context: tied matrix read twice": Wrong("test_longest_context_at_speed", edited(
+        LONGEST_CONTEXT_AT_SPEED, ("(v * h + norms) * 2", "(2 * v * h + norms) * 2"))),
+    "context: output layer quantized too": Wrong("test_longest_context_at_speed", edited(
+        LONGEST_CONTEXT_AT_SPEED,
+        ("linear * bpw / 8 + (v * h + norms) * 2", "(linear + v * h) * bpw / 8 + norms * 2"))),
+    "context: scales forgotten (bare bits)": Wrong("test_longest_context_at_speed", edited(
+        LONGEST_CONTEXT_AT_SPEED, ("linear * bpw / 8", "linear * bits / 8"))),
+    "context: strict comparison at the boundary": Wrong("test_longest_context_at_speed", edited(
+        LONGEST_CONTEXT_AT_SPEED,
+        ("if budget < weights:", "if budget <= weights:"),
+        ("math.floor((budget - weights) / per_token)", "math.ceil((budget - weights) / per_token) - 1"))),
+    "context: computed in GB (rounding lands below the boundary)": Wrong("test_longest_context_at_speed", edited(
+        LONGEST_CONTEXT_AT_SPEED,
+        ("weights = linear * bpw / 8 + (v * h + norms) * 2",
+         "weights_gb = (linear * bpw / 8 + (v * h + norms) * 2) / 1e9"),
+        ("budget = bandwidth_gb_s * 1e9 / tokens_per_s\n    if budget < weights:",
+         "budget_gb = bandwidth_gb_s / tokens_per_s\n    if budget_gb < weights_gb:"),
+        ("math.floor((budget - weights) / per_token)",
+         "math.floor((budget_gb - weights_gb) / kv_cache_gb(n, kv, h // heads, 1))"))),
+    "context: rounded up": Wrong("test_longest_context_at_speed", edited(
+        LONGEST_CONTEXT_AT_SPEED, ("math.floor(", "math.ceil("))),
+    "context: rounded to nearest": Wrong("test_longest_context_at_speed", edited(
+        LONGEST_CONTEXT_AT_SPEED, ("math.floor(", "round("))),
+    "context: a float, not an int": Wrong("test_longest_context_at_speed", edited(
+        LONGEST_CONTEXT_AT_SPEED, ("math.floor((budget - weights) / per_token)", "(budget - weights) // per_token"))),
+    "context: 0 instead of None when too slow": Wrong("test_longest_context_at_speed", edited(
+        LONGEST_CONTEXT_AT_SPEED,
+        ("    if budget < weights:\n        return None\n    return math.floor((budget - weights) / per_token)",
+         "    return max(0, math.floor((budget - weights) / per_token))"))),
+    "context: negative instead of None when too slow": Wrong("test_longest_context_at_speed", edited(
+        LONGEST_CONTEXT_AT_SPEED, ("    if budget < weights:\n        return None\n", ""))),
+    "context: KV cache with the attention heads": Wrong("test_longest_context_at_speed", edited(
+        LONGEST_CONTEXT_AT_SPEED, ("2 * n * kv *", "2 * n * heads *"))),
+    "context: KV cache in the weights' width": Wrong("test_longest_context_at_speed", edited(
+        LONGEST_CONTEXT_AT_SPEED, ("(h // heads) * 2", "(h // heads) * bits / 8"))),
+    "context: zero point ignored": Wrong("test_longest_context_at_speed", edited(
+        LONGEST_CONTEXT_AT_SPEED, ("linear * bpw / 8", "linear * effective_bits_per_weight(bits, group_size) / 8"))),
+    "context: bandwidth truncated to an int": Wrong("test_longest_context_at_speed", edited(
+        LONGEST_CONTEXT_AT_SPEED, ("bandwidth_gb_s * 1e9", "int(bandwidth_gb_s) * 10**9"))),
+    "context: bandwidth taken as GiB/s": Wrong("test_longest_context_at_speed", edited(
+        LONGEST_CONTEXT_AT_SPEED, ("bandwidth_gb_s * 1e9", "bandwidth_gb_s * 2**30"))),
+    "context: None when an empty context is exactly fast enough": Wrong("test_longest_context_at_speed", edited(
+        LONGEST_CONTEXT_AT_SPEED, ("if budget < weights:", "if budget <= weights:"))),
+    "context: the KV cache of n + 1 tokens read": Wrong("test_longest_context_at_speed", edited(
+        LONGEST_CONTEXT_AT_SPEED, ("/ per_token)", "/ per_token) - 1"))),
+    "context: tied matrix not read at all": Wrong("test_longest_context_at_speed", edited(
+        LONGEST_CONTEXT_AT_SPEED, ("(v * h + norms) * 2", "(v * h * (0 if tied else 1) + norms) * 2"))),
+    "context: the embedding row counted": Wrong("test_longest_context_at_speed", edited(
+        LONGEST_CONTEXT_AT_SPEED, ("(v * h + norms) * 2", "(v * h + norms + h) * 2"))),
+    "context: KV bytes per token from kv_cache_gb * 1e9, not rounded": Wrong("test_longest_context_at_speed", edited(
+        LONGEST_CONTEXT_AT_SPEED,
+        ("per_token = 2 * n * kv * (h // heads) * 2", "per_token = kv_cache_gb(n, kv, h // heads, 1) * 1e9"))),
+    "context: GB per token first, then bytes": Wrong("test_longest_context_at_speed", edited(
+        LONGEST_CONTEXT_AT_SPEED, ("bandwidth_gb_s * 1e9 / tokens_per_s", "bandwidth_gb_s / tokens_per_s * 1e9"))),
+    "context: mutates config: fills in the default tie key": Wrong("test_longest_context_at_speed", edited(
+        LONGEST_CONTEXT_AT_SPEED,
+        ('config.get("tie_word_embeddings", False)', 'config.setdefault("tie_word_embeddings", False)'))),
+    "context: mutates config: pops a key it does not need": Wrong("test_longest_context_at_speed", edited(
+        LONGEST_CONTEXT_AT_SPEED,
+        ("zero_point_bits=0):\n", 'zero_point_bits=0):\n    config.pop("max_position_embeddings", None)\n'))),
+    "context: optional KV-heads key read with []": Wrong("test_longest_context_at_speed", edited(
+        LONGEST_CONTEXT_AT_SPEED, ('config.get("num_key_value_heads", heads)', 'config["num_key_value_heads"]'))),
+    "context: numpy.floor (a float64)": Wrong("test_longest_context_at_speed", edited(
+        LONGEST_CONTEXT_AT_SPEED, ("    return math.floor(", "    import numpy as np\n    return np.floor("))),
+    "context: RMSNorms quantized too": Wrong("test_longest_context_at_speed", edited(
+        LONGEST_CONTEXT_AT_SPEED,
+        ("linear * bpw / 8 + (v * h + norms) * 2", "(linear + norms) * bpw / 8 + v * h * 2"))),
+    "context: RMSNorms left out": Wrong("test_longest_context_at_speed", edited(
+        LONGEST_CONTEXT_AT_SPEED, ("(v * h + norms) * 2", "v * h * 2"))),
+    "context: group size ignored (always 128)": Wrong("test_longest_context_at_speed", edited(
+        LONGEST_CONTEXT_AT_SPEED, ("(bits, group_size, 16,", "(bits, 128, 16,"))),
     "context: deployment_gb's bytes (the embedding counted)": Wrong("test_longest_context_at_speed", """
 def longest_context_at_speed(config, bandwidth_gb_s, tokens_per_s, bits=4, group_size=128, zero_point_bits=0):
     budget = bandwidth_gb_s * 1e9 / tokens_per_s
@@ -1311,22 +540,10 @@ def longest_context_at_speed(config, bandwidth_gb_s, tokens_per_s, bits=4, group
     per_token = deployment_gb(config, 1, 1, bits, group_size, zero_point_bits) * 1e9 - weights
     return math.floor((budget - weights) / per_token)
 """),
-    "context: capped at max_position_embeddings": Wrong("test_longest_context_at_speed", """
-def longest_context_at_speed(config, bandwidth_gb_s, tokens_per_s, bits=4, group_size=128, zero_point_bits=0):
-    h, v, n = config["hidden_size"], config["vocab_size"], config["num_hidden_layers"]
-    heads = config["num_attention_heads"]
-    kv = config.get("num_key_value_heads", heads)
-    tied = config.get("tie_word_embeddings", False)
-    norms = 2 * n * h + h
-    linear = count_llama_params(config) - v * h * (1 if tied else 2) - norms
-    bpw = effective_bits_per_weight(bits, group_size, 16, zero_point_bits)
-    weights = linear * bpw / 8 + (v * h + norms) * 2
-    per_token = 2 * n * kv * (h // heads) * 2
-    budget = bandwidth_gb_s * 1e9 / tokens_per_s
-    if budget < weights:
-        return None
-    return min(math.floor((budget - weights) / per_token), config.get('max_position_embeddings', float('inf')))
-"""),
+    "context: capped at max_position_embeddings": Wrong("test_longest_context_at_speed", edited(
+        LONGEST_CONTEXT_AT_SPEED,
+        ("return math.floor((budget - weights) / per_token)",
+         "return min(math.floor((budget - weights) / per_token), config.get('max_position_embeddings', float('inf')))"))),
     "hard-coded answers of longest_context_at_speed's visible check": Wrong("test_longest_context_at_speed", """
 def longest_context_at_speed(config, bandwidth_gb_s, tokens_per_s, bits=4, group_size=128, zero_point_bits=0):
     return {(2048, 320): 66308, (4096, 320): 488, (64, 512): 3349, (48, 1): 16 if tokens_per_s == 12_000 else None}[
@@ -1377,10 +594,7 @@ def bytes_per_param(fmt):
             return 0.5
     raise ValueError(f"format {fmt} not supported")
 '''),
-    "10**9 instead of 1e9": Answer("test_memory_gb", '''
-def memory_gb(n_params, fmt):
-    return n_params * bytes_per_param(fmt) / 10**9
-'''),
+    "10**9 instead of 1e9": Answer("test_memory_gb", edited(MEMORY_GB, ("1e9", "10**9"))),
     "bits / 8 inline, divided first": Answer("test_memory_gb", '''
 def memory_gb(n_params, fmt):
     bits = {"fp32": 32, "fp16": 16, "bf16": 16, "int8": 8, "int4": 4}[fmt]
@@ -1391,13 +605,9 @@ from fractions import Fraction as _F
 def memory_gb(n_params, fmt):
     return float(_F(n_params) * _F(bytes_per_param(fmt)) / 10**9)
 '''),
-    "compare bytes with gpu_gb * 1e9": Answer("test_best_format_that_fits", '''
-def best_format_that_fits(n_params, gpu_gb):
-    for fmt in ("fp32", "fp16", "int8", "int4"):
-        if n_params * bytes_per_param(fmt) <= gpu_gb * 1e9:
-            return fmt
-    return None
-'''),
+    "compare bytes with gpu_gb * 1e9": Answer("test_best_format_that_fits", edited(
+        BEST_FORMAT_THAT_FITS,
+        ("memory_gb(n_params, fmt) <= gpu_gb", "n_params * bytes_per_param(fmt) <= gpu_gb * 1e9"))),
     "next() over a generator": Answer("test_best_format_that_fits", '''
 def best_format_that_fits(n_params, gpu_gb):
     return next((f for f in ["fp32", "fp16", "int8", "int4"] if memory_gb(n_params, f) <= gpu_gb), None)
@@ -1446,36 +656,24 @@ def count_llama_params(config):
     out = 0 if config.get("tie_word_embeddings", False) else v * h
     return config["num_hidden_layers"] * layer + v * h + h + out
 '''),
-    "built on the meta device": Answer("test_count_llama_params", '''
-def count_llama_params(config):
-    with torch.device("meta"):
-        model = transformers.LlamaForCausalLM(transformers.LlamaConfig(**config))
-    return sum(p.numel() for p in model.parameters())
-'''),
-    "model.num_parameters()": Answer("test_count_params_on_meta", '''
-def count_params_on_meta(config):
-    with torch.device("meta"):
-        model = transformers.LlamaForCausalLM(transformers.LlamaConfig(**config))
-    return model.num_parameters()
-'''),
-    "each tensor once, by id": Answer("test_count_params_on_meta", '''
-def count_params_on_meta(config):
-    with torch.device("meta"):
-        model = transformers.LlamaForCausalLM(transformers.LlamaConfig(**config))
-    unique = {id(p): p.nelement() for _, p in model.named_parameters(remove_duplicate=False)}
-    return sum(unique.values())
-'''),
-    "AutoModelForCausalLM.from_config, math.prod of shapes": Answer("test_count_params_on_meta", '''
-import math
-def count_params_on_meta(config):
-    with torch.device("meta"):
-        model = transformers.AutoModelForCausalLM.from_config(transformers.LlamaConfig(**config))
-    return sum(math.prod(p.shape) for p in model.parameters())
-'''),
-    "one fraction over the group": Answer("test_effective_bits_per_weight", '''
-def effective_bits_per_weight(bits, group_size, scale_bits=16, zero_point_bits=0):
-    return (bits * group_size + scale_bits + zero_point_bits) / group_size
-'''),
+    "built on the meta device": Answer("test_count_llama_params", edited(
+        COUNT_PARAMS_ON_META, ("def count_params_on_meta", "def count_llama_params"))),
+    "model.num_parameters()": Answer("test_count_params_on_meta", edited(
+        COUNT_PARAMS_ON_META, ("sum(p.numel() for p in model.parameters())", "model.num_parameters()"))),
+    "each tensor once, by id": Answer("test_count_params_on_meta", edited(
+        COUNT_PARAMS_ON_META,
+        ("    return sum(p.numel() for p in model.parameters())",
+         "    unique = {id(p): p.nelement() for _, p in model.named_parameters(remove_duplicate=False)}\n"
+         "    return sum(unique.values())"))),
+    "AutoModelForCausalLM.from_config, math.prod of shapes": Answer("test_count_params_on_meta", edited(
+        COUNT_PARAMS_ON_META,
+        ("\ndef", "\nimport math\ndef"),
+        ("LlamaForCausalLM(", "AutoModelForCausalLM.from_config("),
+        ("p.numel()", "math.prod(p.shape)"))),
+    "one fraction over the group": Answer("test_effective_bits_per_weight", edited(
+        EFFECTIVE_BITS_PER_WEIGHT,
+        ("bits + (scale_bits + zero_point_bits) / group_size",
+         "(bits * group_size + scale_bits + zero_point_bits) / group_size"))),
     "overheads added one by one": Answer("test_effective_bits_per_weight", '''
 def effective_bits_per_weight(bits, group_size, scale_bits=16, zero_point_bits=0):
     total = float(bits)
@@ -1483,15 +681,12 @@ def effective_bits_per_weight(bits, group_size, scale_bits=16, zero_point_bits=0
     total += zero_point_bits / group_size
     return total
 '''),
-    "bits per weight as an exact fraction, then float": Answer("test_effective_bits_per_weight", '''
-from fractions import Fraction as _F
-def effective_bits_per_weight(bits, group_size, scale_bits=16, zero_point_bits=0):
-    return float(bits + _F(scale_bits + zero_point_bits, group_size))
-'''),
-    "KV cache with 10**9": Answer("test_kv_cache_gb", '''
-def kv_cache_gb(n_layers, n_kv_heads, head_dim, seq_len, batch_size=1, bytes_per_value=2):
-    return 2 * n_layers * n_kv_heads * head_dim * seq_len * batch_size * bytes_per_value / 10**9
-'''),
+    "bits per weight as an exact fraction, then float": Answer("test_effective_bits_per_weight", edited(
+        EFFECTIVE_BITS_PER_WEIGHT,
+        ("\ndef", "\nfrom fractions import Fraction as _F\ndef"),
+        ("bits + (scale_bits + zero_point_bits) / group_size",
+         "float(bits + _F(scale_bits + zero_point_bits, group_size))"))),
+    "KV cache with 10**9": Answer("test_kv_cache_gb", edited(KV_CACHE_GB, ("1e9", "10**9"))),
     "KV cache per token, math.prod": Answer("test_kv_cache_gb", '''
 import math
 def kv_cache_gb(n_layers, n_kv_heads, head_dim, seq_len, batch_size=1, bytes_per_value=2):
@@ -1596,19 +791,9 @@ def longest_context_at_speed(config, bandwidth_gb_s, tokens_per_s, bits=4, group
     spare = bandwidth_gb_s * 10**9 / tokens_per_s - weights
     return None if spare < 0 else int(spare // kv_bytes)
 """),
-    "deployment as a NumPy float64": Answer("test_deployment_gb", """
-def deployment_gb(config, seq_len, batch_size=1, bits=4, group_size=128, zero_point_bits=0):
-    h, v, n = config["hidden_size"], config["vocab_size"], config["num_hidden_layers"]
-    heads = config["num_attention_heads"]
-    kv = config.get("num_key_value_heads", heads)
-    tied = config.get("tie_word_embeddings", False)
-    norms = 2 * n * h + h
-    kept = v * h * (1 if tied else 2) + norms
-    quantized = count_llama_params(config) - kept
-    weights = quantized * effective_bits_per_weight(bits, group_size, 16, zero_point_bits) / 8 + kept * 2
-    import numpy as np
-    return np.float64(weights) / np.float64(1e9) + kv_cache_gb(n, kv, h // heads, seq_len, batch_size)
-"""),
+    "deployment as a NumPy float64": Answer("test_deployment_gb", edited(
+        DEPLOYMENT_GB,
+        ("    return weights / 1e9", "    import numpy as np\n    return np.float64(weights) / np.float64(1e9)"))),
     "deployment with memory_gb for the 16-bit part": Answer("test_deployment_gb", """
 def deployment_gb(config, seq_len, batch_size=1, bits=4, group_size=128, zero_point_bits=0):
     h, v, n = config["hidden_size"], config["vocab_size"], config["num_hidden_layers"]
@@ -1619,18 +804,8 @@ def deployment_gb(config, seq_len, batch_size=1, bits=4, group_size=128, zero_po
     return (quantized * effective_bits_per_weight(bits, group_size, 16, zero_point_bits) / 8 / 1e9
             + memory_gb(kept, "fp16") + kv_cache_gb(n, kv, h // heads, seq_len, batch_size))
 """),
-    "deployment with bytes_per_param for the 16-bit part": Answer("test_deployment_gb", """
-def deployment_gb(config, seq_len, batch_size=1, bits=4, group_size=128, zero_point_bits=0):
-    h, v, n = config["hidden_size"], config["vocab_size"], config["num_hidden_layers"]
-    heads = config["num_attention_heads"]
-    kv = config.get("num_key_value_heads", heads)
-    tied = config.get("tie_word_embeddings", False)
-    norms = 2 * n * h + h
-    kept = v * h * (1 if tied else 2) + norms
-    quantized = count_llama_params(config) - kept
-    weights = quantized * effective_bits_per_weight(bits, group_size, 16, zero_point_bits) / 8 + kept * bytes_per_param("bf16")
-    return weights / 1e9 + kv_cache_gb(n, kv, h // heads, seq_len, batch_size)
-"""),
+    "deployment with bytes_per_param for the 16-bit part": Answer("test_deployment_gb", edited(
+        DEPLOYMENT_GB, ("kept * 2", 'kept * bytes_per_param("bf16")'))),
     "deployment with count_params_on_meta": Answer("test_deployment_gb", """
 def deployment_gb(config, seq_len, batch_size=1, bits=4, group_size=128, zero_point_bits=0):
     h, v, n = config["hidden_size"], config["vocab_size"], config["num_hidden_layers"]
@@ -1685,54 +860,16 @@ def longest_context_at_speed(config, bandwidth_gb_s, tokens_per_s, bits=4, group
         step >>= 1
     return n
 """),
-    "context: None when the floor is negative": Answer("test_longest_context_at_speed", """
-def longest_context_at_speed(config, bandwidth_gb_s, tokens_per_s, bits=4, group_size=128, zero_point_bits=0):
-    h, v, n = config["hidden_size"], config["vocab_size"], config["num_hidden_layers"]
-    heads = config["num_attention_heads"]
-    kv = config.get("num_key_value_heads", heads)
-    tied = config.get("tie_word_embeddings", False)
-    norms = 2 * n * h + h
-    linear = count_llama_params(config) - v * h * (1 if tied else 2) - norms
-    bpw = effective_bits_per_weight(bits, group_size, 16, zero_point_bits)
-    weights = linear * bpw / 8 + (v * h + norms) * 2
-    per_token = 2 * n * kv * (h // heads) * 2
-    budget = bandwidth_gb_s * 1e9 / tokens_per_s
-    n_max = math.floor((budget - weights) / per_token)
-    return n_max if n_max >= 0 else None
-"""),
-    "context as a NumPy int64": Answer("test_longest_context_at_speed", """
-def longest_context_at_speed(config, bandwidth_gb_s, tokens_per_s, bits=4, group_size=128, zero_point_bits=0):
-    h, v, n = config["hidden_size"], config["vocab_size"], config["num_hidden_layers"]
-    heads = config["num_attention_heads"]
-    kv = config.get("num_key_value_heads", heads)
-    tied = config.get("tie_word_embeddings", False)
-    norms = 2 * n * h + h
-    linear = count_llama_params(config) - v * h * (1 if tied else 2) - norms
-    bpw = effective_bits_per_weight(bits, group_size, 16, zero_point_bits)
-    weights = linear * bpw / 8 + (v * h + norms) * 2
-    per_token = 2 * n * kv * (h // heads) * 2
-    budget = bandwidth_gb_s * 1e9 / tokens_per_s
-    if budget < weights:
-        return None
-    import numpy as np
-    return np.int64((budget - weights) / per_token)
-"""),
-    "context with the budget floored to whole bytes": Answer("test_longest_context_at_speed", """
-def longest_context_at_speed(config, bandwidth_gb_s, tokens_per_s, bits=4, group_size=128, zero_point_bits=0):
-    h, v, n = config["hidden_size"], config["vocab_size"], config["num_hidden_layers"]
-    heads = config["num_attention_heads"]
-    kv = config.get("num_key_value_heads", heads)
-    tied = config.get("tie_word_embeddings", False)
-    norms = 2 * n * h + h
-    linear = count_llama_params(config) - v * h * (1 if tied else 2) - norms
-    bpw = effective_bits_per_weight(bits, group_size, 16, zero_point_bits)
-    weights = linear * bpw / 8 + (v * h + norms) * 2
-    per_token = 2 * n * kv * (h // heads) * 2
-    budget = bandwidth_gb_s * 10**9 // tokens_per_s
-    if budget < weights:
-        return None
-    return math.floor((budget - weights) / per_token)
-"""),
+    "context: None when the floor is negative": Answer("test_longest_context_at_speed", edited(
+        LONGEST_CONTEXT_AT_SPEED,
+        ("    if budget < weights:\n        return None\n    return math.floor((budget - weights) / per_token)",
+         "    n_max = math.floor((budget - weights) / per_token)\n    return n_max if n_max >= 0 else None"))),
+    "context as a NumPy int64": Answer("test_longest_context_at_speed", edited(
+        LONGEST_CONTEXT_AT_SPEED,
+        ("    return math.floor((budget - weights) / per_token)",
+         "    import numpy as np\n    return np.int64((budget - weights) / per_token)"))),
+    "context with the budget floored to whole bytes": Answer("test_longest_context_at_speed", edited(
+        LONGEST_CONTEXT_AT_SPEED, ("bandwidth_gb_s * 1e9 / tokens_per_s", "bandwidth_gb_s * 10**9 // tokens_per_s"))),
 }
 
 # The answer cells in notebook order: a cascade test re-runs the solutions that
