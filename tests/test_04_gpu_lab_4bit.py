@@ -28,33 +28,126 @@ levels."""
 
 import pytest
 
-from graded import Answer, SolvedNotebook, Wrong
+from graded import Answer, SolvedNotebook, Wrong, edited
 
 pytestmark = pytest.mark.slow
 
+# The course's answers, written the way their variants need them (the notebook's loops as one
+# expression, where the mistakes live in that expression), are the bases: an answer that is not
+# written out below is one of them with the edits that make it wrong (or another correct way).
+MODULES_KEPT = '''
+def modules_kept_16bit(model):
+    head = model.get_output_embeddings()
+    return sorted(name for name, m in model.named_modules()
+                  if list(m.parameters(recurse=False)) and not (isinstance(m, torch.nn.Linear) and m is not head))
+'''
+# Another correct route, whose mistake (named_parameters() drops a tied head's weight) differs.
+MODULES_KEPT_FROM_PARAMETER_OWNERS = '''
+def modules_kept_16bit(model):
+    head = model.get_output_embeddings()
+    modules = dict(model.named_modules(remove_duplicate=False))
+    owners = {name.rpartition(".")[0] for name, _ in model.named_parameters(remove_duplicate=False)}
+    return sorted(n for n in owners if not isinstance(modules[n], torch.nn.Linear) or modules[n] is head)
+'''
+FOOTPRINT = '''
+def predict_footprint_4bit(model):
+    head = model.get_output_embeddings()
+    quantized = {id(m.weight) for m in model.modules() if isinstance(m, torch.nn.Linear) and m is not head}
+    total = sum(math.ceil(p.numel() / 2) if id(p) in quantized else p.numel() * p.element_size()
+                for p in model.parameters())
+    return total + sum(b.numel() * b.element_size() for b in model.buffers())
+'''
+SCALE_OVERHEAD = '''
+def scale_overhead_bits(blocksize=64, double_quant=False, blocksize2=256):
+    return 8 / blocksize + 32 / (blocksize * blocksize2) if double_quant else 32 / blocksize
+'''
+TRUE_TOTAL = '''
+def predict_true_total_4bit(model, double_quant=False):
+    head = model.get_output_embeddings()
+    total = predict_footprint_4bit(model)
+    for m in model.modules():
+        if isinstance(m, torch.nn.Linear) and m is not head:
+            blocks = math.ceil(m.weight.numel() / 64)
+            total += 64 + (blocks + 4 + 4 * math.ceil(blocks / 256) + 1024 if double_quant else 4 * blocks)
+    return total
+'''
+# The same sums over lists of the layers, for the mistakes that count over the whole model.
+TRUE_TOTAL_OVER_LAYER_LISTS = '''
+def predict_true_total_4bit(model, double_quant=False):
+    head = model.get_output_embeddings()
+    layers = [m for m in model.modules() if isinstance(m, torch.nn.Linear) and m is not head]
+    blocks = [math.ceil(m.weight.numel() / 64) for m in layers]
+    total = predict_footprint_4bit(model) + 64 * len(layers)
+    if double_quant:
+        return total + sum(blocks) + 4 * len(layers) + sum(4 * math.ceil(b / 256) for b in blocks) + 1024 * len(layers)
+    return total + 4 * sum(blocks)
+'''
+# Exercise 6, the text's steps one by one: each wrong answer below changes one step.
+NF4_QUANTIZE = '''
+def nf4_quantize(w, blocksize=64):
+    flat = w.detach().cpu().reshape(-1).float()
+    n = flat.numel()
+    full = n - n % blocksize
+    blocks = flat[:full].view(-1, blocksize)
+    absmax = blocks.abs().max(dim=1).values
+    scaled = [(blocks * (1.0 / absmax.clamp(min=1e-38)).unsqueeze(1)).flatten()]
+    if full < n:
+        last = flat[full:].abs().max().clamp(min=1e-38)
+        absmax = torch.cat([absmax, last.reshape(1)])
+        scaled.append(flat[full:] / last)
+    x = torch.cat(scaled).clamp(-1, 1)
+    if n % 2:
+        x = torch.cat([x, torch.zeros(1, dtype=x.dtype)])
+    codes = torch.bucketize(x, (NF4[:-1] + NF4[1:]) / 2).to(torch.uint8)
+    return (codes[0::2] << 4) | codes[1::2], absmax
+'''
+NF4_DEQUANTIZE = '''
+def nf4_dequantize(packed, absmax, shape, blocksize=64):
+    packed = packed.flatten()
+    codes = torch.stack([packed >> 4, packed & 15], dim=1).flatten().long()
+    n = math.prod(shape)
+    return (NF4[codes[:n]] * absmax.float().repeat_interleave(blocksize)[:n]).reshape(shape)
+'''
+NF4_MEAN_ABS_ERROR = '''
+def nf4_mean_abs_error(w, blocksize=64):
+    packed, absmax = nf4_quantize(w, blocksize)
+    restored = nf4_dequantize(packed, absmax, tuple(w.shape), blocksize)
+    return (w.detach().cpu().float() - restored).abs().mean().item()
+'''
+# Exercise 5: the recipe as the text gives it, and the same levels from torch's float64 ndtri.
+CODE_BOOK = '''
+import statistics
+def normal_float_code_book(bits=4, offset=0.9677083):
+    half = 2 ** (bits - 1)
+    normal = statistics.NormalDist()
+    positive = [normal.inv_cdf(float(p)) for p in torch.linspace(offset, 0.5, half + 1)[:-1]]
+    negative = [-normal.inv_cdf(float(p)) for p in torch.linspace(offset, 0.5, half)[:-1]]
+    levels = torch.tensor(negative + [0.0] + positive, dtype=torch.float32).sort().values
+    return levels / levels.max()
+'''
+CODE_BOOK_NDTRI = '''
+def normal_float_code_book(bits=4, offset=0.9677083):
+    half = 2 ** (bits - 1)
+    positive = torch.special.ndtri(torch.linspace(offset, 0.5, half + 1)[:-1].double())
+    negative = -torch.special.ndtri(torch.linspace(offset, 0.5, half)[:-1].double())
+    levels = torch.cat([negative, torch.zeros(1, dtype=torch.float64), positive]).float().sort().values
+    return levels / levels.max()
+'''
+# Dropped by the answers that find the LM head some other way, or not at all.
+_HEAD = ("    head = model.get_output_embeddings()\n", "")
+
 WRONG_ANSWERS = {
     # Exercise 1: which modules stay 16-bit
-    "LM head counted as 4-bit (modules)": Wrong("test_modules_kept_16bit", '''
-def modules_kept_16bit(model):
-    return sorted(name for name, m in model.named_modules()
-                  if list(m.parameters(recurse=False)) and not isinstance(m, torch.nn.Linear))
-'''),
-    "norms forgotten": Wrong("test_modules_kept_16bit", '''
-def modules_kept_16bit(model):
-    head = model.get_output_embeddings()
-    return sorted(name for name, m in model.named_modules()
-                  if isinstance(m, torch.nn.Embedding) or (head is not None and m is head))
-'''),
-    "norm types listed by hand (RMSNorm missed)": Wrong("test_modules_kept_16bit", '''
-def modules_kept_16bit(model):
-    head = model.get_output_embeddings()
-    return sorted(name for name, m in model.named_modules()
-                  if isinstance(m, (torch.nn.Embedding, torch.nn.LayerNorm)) or m is head)
-'''),
-    "Linear layers kept because their bias is 16-bit": Wrong("test_modules_kept_16bit", '''
-def modules_kept_16bit(model):
-    return sorted(name for name, m in model.named_modules() if list(m.parameters(recurse=False)))
-'''),
+    "LM head counted as 4-bit (modules)": Wrong("test_modules_kept_16bit", edited(MODULES_KEPT, _HEAD,
+        ("not (isinstance(m, torch.nn.Linear) and m is not head)", "not isinstance(m, torch.nn.Linear)"))),
+    "norms forgotten": Wrong("test_modules_kept_16bit", edited(MODULES_KEPT, (
+        "list(m.parameters(recurse=False)) and not (isinstance(m, torch.nn.Linear) and m is not head)",
+        "isinstance(m, torch.nn.Embedding) or (head is not None and m is head)"))),
+    "norm types listed by hand (RMSNorm missed)": Wrong("test_modules_kept_16bit", edited(MODULES_KEPT, (
+        "list(m.parameters(recurse=False)) and not (isinstance(m, torch.nn.Linear) and m is not head)",
+        "isinstance(m, (torch.nn.Embedding, torch.nn.LayerNorm)) or m is head"))),
+    "Linear layers kept because their bias is 16-bit": Wrong("test_modules_kept_16bit", edited(MODULES_KEPT, _HEAD,
+        (" and not (isinstance(m, torch.nn.Linear) and m is not head)", ""))),
     "parameter names instead of module names": Wrong("test_modules_kept_16bit", '''
 def modules_kept_16bit(model):
     head = model.get_output_embeddings()
@@ -65,131 +158,55 @@ def modules_kept_16bit(model):
         names += [f"{name}.{p}" for p, _ in m.named_parameters(recurse=False)]
     return sorted(names)
 '''),
-    "not sorted": Wrong("test_modules_kept_16bit", '''
-def modules_kept_16bit(model):
-    head = model.get_output_embeddings()
-    return [name for name, m in model.named_modules()
-            if list(m.parameters(recurse=False)) and not (isinstance(m, torch.nn.Linear) and m is not head)]
-'''),
-    "a set instead of a sorted list": Wrong("test_modules_kept_16bit", '''
-def modules_kept_16bit(model):
-    head = model.get_output_embeddings()
-    return {name for name, m in model.named_modules()
-            if list(m.parameters(recurse=False)) and not (isinstance(m, torch.nn.Linear) and m is not head)}
-'''),
-    "tied LM head lost (module names from named_parameters)": Wrong("test_modules_kept_16bit", '''
-def modules_kept_16bit(model):
-    head = model.get_output_embeddings()
-    modules = dict(model.named_modules())
-    owners = {name.rpartition(".")[0] for name, _ in model.named_parameters()}
-    return sorted(n for n in owners if not (isinstance(modules[n], torch.nn.Linear) and modules[n] is not head))
-'''),
-    "tied LM head left out (it shares the embedding)": Wrong("test_modules_kept_16bit", '''
-def modules_kept_16bit(model):
-    head = model.get_output_embeddings()
-    tied = model.config.tie_word_embeddings
-    return sorted(name for name, m in model.named_modules()
-                  if list(m.parameters(recurse=False))
-                  and (not isinstance(m, torch.nn.Linear) or (m is head and not tied)))
-'''),
-    "LM head found by the name lm_head": Wrong("test_modules_kept_16bit", '''
-def modules_kept_16bit(model):
-    return sorted(name for name, m in model.named_modules()
-                  if list(m.parameters(recurse=False)) and not (isinstance(m, torch.nn.Linear) and name != "lm_head"))
-'''),
+    "not sorted": Wrong("test_modules_kept_16bit", edited(MODULES_KEPT,
+        ("return sorted(", "return ["), ("m is not head))", "m is not head)]"))),
+    "a set instead of a sorted list": Wrong("test_modules_kept_16bit", edited(MODULES_KEPT,
+        ("return sorted(", "return {"), ("m is not head))", "m is not head)}"))),
+    "tied LM head lost (module names from named_parameters)": Wrong("test_modules_kept_16bit", edited(
+        MODULES_KEPT_FROM_PARAMETER_OWNERS,
+        ("model.named_modules(remove_duplicate=False)", "model.named_modules()"),
+        ("model.named_parameters(remove_duplicate=False)", "model.named_parameters()"))),
+    "tied LM head left out (it shares the embedding)": Wrong("test_modules_kept_16bit", edited(MODULES_KEPT,
+        ("head = model.get_output_embeddings()", "head = model.get_output_embeddings()\n    tied = model.config.tie_word_embeddings"),
+        ("and not (isinstance(m, torch.nn.Linear) and m is not head)", "and (not isinstance(m, torch.nn.Linear) or (m is head and not tied))"))),
+    "LM head found by the name lm_head": Wrong("test_modules_kept_16bit", edited(MODULES_KEPT, _HEAD,
+        ("m is not head", 'name != "lm_head"'))),
     "read from a loaded model instead of predicted (modules)": Wrong("test_modules_kept_16bit", '''
 def modules_kept_16bit(model):
     return actual_16bit_modules(load_once("4-bit NF4", model.name_or_path))
 ''', error=Exception),
     # Exercise 2: get_memory_footprint() after a 4-bit load
-    "LM head counted as 4-bit (footprint)": Wrong("test_predict_footprint_4bit", '''
-def predict_footprint_4bit(model):
-    quantized = {id(m.weight) for m in model.modules() if isinstance(m, torch.nn.Linear)}
-    total = sum(math.ceil(p.numel() / 2) if id(p) in quantized else p.numel() * p.element_size()
-                for p in model.parameters())
-    return total + sum(b.numel() * b.element_size() for b in model.buffers())
-'''),
-    "4-bit weights as one byte each (no packing)": Wrong("test_predict_footprint_4bit", '''
-def predict_footprint_4bit(model):
-    head = model.get_output_embeddings()
-    quantized = {id(m.weight) for m in model.modules() if isinstance(m, torch.nn.Linear) and m is not head}
-    total = sum(p.numel() if id(p) in quantized else p.numel() * p.element_size() for p in model.parameters())
-    return total + sum(b.numel() * b.element_size() for b in model.buffers())
-'''),
+    "LM head counted as 4-bit (footprint)": Wrong("test_predict_footprint_4bit", edited(FOOTPRINT, _HEAD,
+        (" and m is not head}", "}"))),
+    "4-bit weights as one byte each (no packing)": Wrong("test_predict_footprint_4bit", edited(FOOTPRINT,
+        ("math.ceil(p.numel() / 2)", "p.numel()"))),
     "every parameter in 4 bits": Wrong("test_predict_footprint_4bit", '''
 def predict_footprint_4bit(model):
     return sum(math.ceil(p.numel() / 2) for p in model.parameters()) + sum(
         b.numel() * b.element_size() for b in model.buffers())
 '''),
-    "tied embedding counted twice": Wrong("test_predict_footprint_4bit", '''
-def predict_footprint_4bit(model):
-    head = model.get_output_embeddings()
-    quantized = {id(m.weight) for m in model.modules() if isinstance(m, torch.nn.Linear) and m is not head}
-    total = sum(math.ceil(p.numel() / 2) if id(p) in quantized else p.numel() * p.element_size()
-                for _, p in model.named_parameters(remove_duplicate=False))
-    return total + sum(b.numel() * b.element_size() for b in model.buffers())
-'''),
-    "quant_state added to the footprint": Wrong("test_predict_footprint_4bit", '''
-def predict_footprint_4bit(model):
-    head = model.get_output_embeddings()
-    quantized = {id(m.weight) for m in model.modules() if isinstance(m, torch.nn.Linear) and m is not head}
-    total = sum(math.ceil(p.numel() / 2) + 4 * math.ceil(p.numel() / 64) if id(p) in quantized
-                else p.numel() * p.element_size() for p in model.parameters())
-    return total + sum(b.numel() * b.element_size() for b in model.buffers())
-'''),
-    "buffers forgotten": Wrong("test_predict_footprint_4bit", '''
-def predict_footprint_4bit(model):
-    head = model.get_output_embeddings()
-    quantized = {id(m.weight) for m in model.modules() if isinstance(m, torch.nn.Linear) and m is not head}
-    return sum(math.ceil(p.numel() / 2) if id(p) in quantized else p.numel() * p.element_size()
-               for p in model.parameters())
-'''),
-    "buffers counted at 2 bytes each": Wrong("test_predict_footprint_4bit", '''
-def predict_footprint_4bit(model):
-    head = model.get_output_embeddings()
-    quantized = {id(m.weight) for m in model.modules() if isinstance(m, torch.nn.Linear) and m is not head}
-    total = sum(math.ceil(p.numel() / 2) if id(p) in quantized else p.numel() * p.element_size()
-                for p in model.parameters())
-    return total + sum(b.numel() * 2 for b in model.buffers())
-'''),
-    "n // 2 instead of rounding up": Wrong("test_predict_footprint_4bit", '''
-def predict_footprint_4bit(model):
-    head = model.get_output_embeddings()
-    quantized = {id(m.weight) for m in model.modules() if isinstance(m, torch.nn.Linear) and m is not head}
-    total = sum(p.numel() // 2 if id(p) in quantized else p.numel() * p.element_size() for p in model.parameters())
-    return total + sum(b.numel() * b.element_size() for b in model.buffers())
-'''),
-    "n / 2: a float": Wrong("test_predict_footprint_4bit", '''
-def predict_footprint_4bit(model):
-    head = model.get_output_embeddings()
-    quantized = {id(m.weight) for m in model.modules() if isinstance(m, torch.nn.Linear) and m is not head}
-    total = sum(p.numel() / 2 if id(p) in quantized else p.numel() * p.element_size() for p in model.parameters())
-    return total + sum(b.numel() * b.element_size() for b in model.buffers())
-'''),
-    "a numpy integer instead of an int": Wrong("test_predict_footprint_4bit", '''
-import numpy as np
-def predict_footprint_4bit(model):
-    head = model.get_output_embeddings()
-    quantized = {id(m.weight) for m in model.modules() if isinstance(m, torch.nn.Linear) and m is not head}
-    sizes = [math.ceil(p.numel() / 2) if id(p) in quantized else p.numel() * p.element_size() for p in model.parameters()]
-    return np.sum(sizes) + np.sum([b.numel() * b.element_size() for b in model.buffers()])
-'''),
-    "biases of the 4-bit layers counted in 4 bits": Wrong("test_predict_footprint_4bit", '''
-def predict_footprint_4bit(model):
-    head = model.get_output_embeddings()
-    quantized = {id(p) for m in model.modules() if isinstance(m, torch.nn.Linear) and m is not head
-                 for p in m.parameters()}
-    total = sum(math.ceil(p.numel() / 2) if id(p) in quantized else p.numel() * p.element_size()
-                for p in model.parameters())
-    return total + sum(b.numel() * b.element_size() for b in model.buffers())
-'''),
-    "LM head found by the name lm_head (footprint)": Wrong("test_predict_footprint_4bit", '''
-def predict_footprint_4bit(model):
-    quantized = {id(m.weight) for name, m in model.named_modules() if isinstance(m, torch.nn.Linear) and name != "lm_head"}
-    total = sum(math.ceil(p.numel() / 2) if id(p) in quantized else p.numel() * p.element_size()
-                for p in model.parameters())
-    return total + sum(b.numel() * b.element_size() for b in model.buffers())
-'''),
+    "tied embedding counted twice": Wrong("test_predict_footprint_4bit", edited(FOOTPRINT,
+        ("for p in model.parameters()", "for _, p in model.named_parameters(remove_duplicate=False)"))),
+    "quant_state added to the footprint": Wrong("test_predict_footprint_4bit", edited(FOOTPRINT,
+        ("math.ceil(p.numel() / 2)", "math.ceil(p.numel() / 2) + 4 * math.ceil(p.numel() / 64)"))),
+    "buffers forgotten": Wrong("test_predict_footprint_4bit", edited(FOOTPRINT,
+        ("total = sum(", "return sum("),
+        ("\n    return total + sum(b.numel() * b.element_size() for b in model.buffers())", ""))),
+    "buffers counted at 2 bytes each": Wrong("test_predict_footprint_4bit", edited(FOOTPRINT,
+        ("b.numel() * b.element_size()", "b.numel() * 2"))),
+    "n // 2 instead of rounding up": Wrong("test_predict_footprint_4bit", edited(FOOTPRINT,
+        ("math.ceil(p.numel() / 2)", "p.numel() // 2"))),
+    "n / 2: a float": Wrong("test_predict_footprint_4bit", edited(FOOTPRINT, ("math.ceil(p.numel() / 2)", "p.numel() / 2"))),
+    "a numpy integer instead of an int": Wrong("test_predict_footprint_4bit", "import numpy as np" + edited(FOOTPRINT,
+        ("total = sum(", "sizes = ["), ("for p in model.parameters())", "for p in model.parameters()]"),
+        ("return total + sum(b.numel() * b.element_size() for b in model.buffers())",
+         "return np.sum(sizes) + np.sum([b.numel() * b.element_size() for b in model.buffers()])"))),
+    "biases of the 4-bit layers counted in 4 bits": Wrong("test_predict_footprint_4bit", edited(FOOTPRINT,
+        ("quantized = {id(m.weight) for m", "quantized = {id(p) for m"),
+        ("and m is not head}", "and m is not head\n                 for p in m.parameters()}"))),
+    "LM head found by the name lm_head (footprint)": Wrong("test_predict_footprint_4bit", edited(FOOTPRINT, _HEAD,
+        ("for m in model.modules() if isinstance(m, torch.nn.Linear) and m is not head}",
+         'for name, m in model.named_modules() if isinstance(m, torch.nn.Linear) and name != "lm_head"}'))),
     "read from a loaded model instead of predicted (footprint)": Wrong("test_predict_footprint_4bit", '''
 def predict_footprint_4bit(model):
     return load_once("4-bit NF4", model.name_or_path).get_memory_footprint()
@@ -199,145 +216,53 @@ def predict_footprint_4bit(model):
 def scale_overhead_bits(blocksize=64, double_quant=False, blocksize2=256):
     return (8 if double_quant else 32) / blocksize
 '''),
-    "fp16 absmax": Wrong("test_scale_overhead_bits", '''
-def scale_overhead_bits(blocksize=64, double_quant=False, blocksize2=256):
-    return 8 / blocksize + 16 / (blocksize * blocksize2) if double_quant else 16 / blocksize
-'''),
-    "double quantization ignored": Wrong("test_scale_overhead_bits", '''
-def scale_overhead_bits(blocksize=64, double_quant=False, blocksize2=256):
-    return 32 / blocksize
-'''),
+    "fp16 absmax": Wrong("test_scale_overhead_bits", edited(SCALE_OVERHEAD,
+        ("32 / (blocksize * blocksize2)", "16 / (blocksize * blocksize2)"), ("else 32 / blocksize", "else 16 / blocksize"))),
+    "double quantization ignored": Wrong("test_scale_overhead_bits", edited(SCALE_OVERHEAD,
+        ("8 / blocksize + 32 / (blocksize * blocksize2) if double_quant else ", ""))),
     "hard-coded 0.5 and 0.127": Wrong("test_scale_overhead_bits", '''
 def scale_overhead_bits(blocksize=64, double_quant=False, blocksize2=256):
     return 0.126953125 if double_quant else 0.5
 '''),
-    "integer division": Wrong("test_scale_overhead_bits", '''
-def scale_overhead_bits(blocksize=64, double_quant=False, blocksize2=256):
-    return 8 // blocksize + 32 // (blocksize * blocksize2) if double_quant else 32 // blocksize
-'''),
-    "bytes instead of bits": Wrong("test_scale_overhead_bits", '''
-def scale_overhead_bits(blocksize=64, double_quant=False, blocksize2=256):
-    return (1 / blocksize + 4 / (blocksize * blocksize2)) if double_quant else 4 / blocksize
-'''),
-    "second-level scale spread over blocksize2 weights": Wrong("test_scale_overhead_bits", '''
-def scale_overhead_bits(blocksize=64, double_quant=False, blocksize2=256):
-    return 8 / blocksize + 32 / blocksize2 if double_quant else 32 / blocksize
-'''),
-    "blocksize2 ignored (always 256)": Wrong("test_scale_overhead_bits", '''
-def scale_overhead_bits(blocksize=64, double_quant=False, blocksize2=256):
-    return 8 / blocksize + 32 / (blocksize * 256) if double_quant else 32 / blocksize
-'''),
+    "integer division": Wrong("test_scale_overhead_bits", edited(SCALE_OVERHEAD,
+        ("8 / blocksize + 32 / (", "8 // blocksize + 32 // ("), ("else 32 / blocksize", "else 32 // blocksize"))),
+    "bytes instead of bits": Wrong("test_scale_overhead_bits", edited(SCALE_OVERHEAD,
+        ("8 / blocksize + 32 / (blocksize * blocksize2)", "(1 / blocksize + 4 / (blocksize * blocksize2))"),
+        ("else 32 / blocksize", "else 4 / blocksize"))),
+    "second-level scale spread over blocksize2 weights": Wrong("test_scale_overhead_bits", edited(SCALE_OVERHEAD,
+        ("32 / (blocksize * blocksize2)", "32 / blocksize2"))),
+    "blocksize2 ignored (always 256)": Wrong("test_scale_overhead_bits", edited(SCALE_OVERHEAD,
+        ("(blocksize * blocksize2)", "(blocksize * 256)"))),
     "second-level scale added without double quantization": Wrong("test_scale_overhead_bits", '''
 def scale_overhead_bits(blocksize=64, double_quant=False, blocksize2=256):
     return (8 if double_quant else 32) / blocksize + 32 / (blocksize * blocksize2)
 '''),
-    "the 4 bits of the code included": Wrong("test_scale_overhead_bits", '''
-def scale_overhead_bits(blocksize=64, double_quant=False, blocksize2=256):
-    return 4 + (8 / blocksize + 32 / (blocksize * blocksize2) if double_quant else 32 / blocksize)
-'''),
+    "the 4 bits of the code included": Wrong("test_scale_overhead_bits", edited(SCALE_OVERHEAD,
+        ("return ", "return 4 + ("), ("else 32 / blocksize", "else 32 / blocksize)"))),
     # Exercise 4: the true total with quant_state
     "quant_state forgotten": Wrong("test_predict_true_total_4bit", '''
 def predict_true_total_4bit(model, double_quant=False):
     return predict_footprint_4bit(model)
 '''),
-    "double quantization still 32-bit absmax": Wrong("test_predict_true_total_4bit", '''
-def predict_true_total_4bit(model, double_quant=False):
-    head = model.get_output_embeddings()
-    total = predict_footprint_4bit(model)
-    for m in model.modules():
-        if isinstance(m, torch.nn.Linear) and m is not head:
-            total += 4 * math.ceil(m.weight.numel() / 64) + 64
-    return total
-'''),
-    "code books forgotten": Wrong("test_predict_true_total_4bit", '''
-def predict_true_total_4bit(model, double_quant=False):
-    head = model.get_output_embeddings()
-    total = predict_footprint_4bit(model)
-    for m in model.modules():
-        if isinstance(m, torch.nn.Linear) and m is not head:
-            blocks = math.ceil(m.weight.numel() / 64)
-            total += blocks + 4 + 4 * math.ceil(blocks / 256) + 1024 if double_quant else 4 * blocks
-    return total
-'''),
-    "LM head counted as 4-bit (true total)": Wrong("test_predict_true_total_4bit", '''
-def predict_true_total_4bit(model, double_quant=False):
-    total = predict_footprint_4bit(model)
-    for m in model.modules():
-        if isinstance(m, torch.nn.Linear):
-            blocks = math.ceil(m.weight.numel() / 64)
-            total += 64 + (blocks + 4 + 4 * math.ceil(blocks / 256) + 1024 if double_quant else 4 * blocks)
-    return total
-'''),
-    "offset forgotten": Wrong("test_predict_true_total_4bit", '''
-def predict_true_total_4bit(model, double_quant=False):
-    head = model.get_output_embeddings()
-    total = predict_footprint_4bit(model)
-    for m in model.modules():
-        if isinstance(m, torch.nn.Linear) and m is not head:
-            blocks = math.ceil(m.weight.numel() / 64)
-            total += 64 + (blocks + 4 * math.ceil(blocks / 256) + 1024 if double_quant else 4 * blocks)
-    return total
-'''),
-    "state2.absmax forgotten": Wrong("test_predict_true_total_4bit", '''
-def predict_true_total_4bit(model, double_quant=False):
-    head = model.get_output_embeddings()
-    total = predict_footprint_4bit(model)
-    for m in model.modules():
-        if isinstance(m, torch.nn.Linear) and m is not head:
-            blocks = math.ceil(m.weight.numel() / 64)
-            total += 64 + (blocks + 4 + 1024 if double_quant else 4 * blocks)
-    return total
-'''),
-    "state2.code forgotten": Wrong("test_predict_true_total_4bit", '''
-def predict_true_total_4bit(model, double_quant=False):
-    head = model.get_output_embeddings()
-    total = predict_footprint_4bit(model)
-    for m in model.modules():
-        if isinstance(m, torch.nn.Linear) and m is not head:
-            blocks = math.ceil(m.weight.numel() / 64)
-            total += 64 + (blocks + 4 + 4 * math.ceil(blocks / 256) if double_quant else 4 * blocks)
-    return total
-'''),
-    "blocks // 256 instead of rounding up": Wrong("test_predict_true_total_4bit", '''
-def predict_true_total_4bit(model, double_quant=False):
-    head = model.get_output_embeddings()
-    total = predict_footprint_4bit(model)
-    for m in model.modules():
-        if isinstance(m, torch.nn.Linear) and m is not head:
-            blocks = math.ceil(m.weight.numel() / 64)
-            total += 64 + (blocks + 4 + 4 * (blocks // 256) + 1024 if double_quant else 4 * blocks)
-    return total
-'''),
-    "n // 64 instead of rounding up": Wrong("test_predict_true_total_4bit", '''
-def predict_true_total_4bit(model, double_quant=False):
-    head = model.get_output_embeddings()
-    total = predict_footprint_4bit(model)
-    for m in model.modules():
-        if isinstance(m, torch.nn.Linear) and m is not head:
-            blocks = m.weight.numel() // 64
-            total += 64 + (blocks + 4 + 4 * math.ceil(blocks / 256) + 1024 if double_quant else 4 * blocks)
-    return total
-'''),
-    "blocks counted per row": Wrong("test_predict_true_total_4bit", '''
-def predict_true_total_4bit(model, double_quant=False):
-    head = model.get_output_embeddings()
-    total = predict_footprint_4bit(model)
-    for m in model.modules():
-        if isinstance(m, torch.nn.Linear) and m is not head:
-            blocks = m.out_features * math.ceil(m.in_features / 64)
-            total += 64 + (blocks + 4 + 4 * math.ceil(blocks / 256) + 1024 if double_quant else 4 * blocks)
-    return total
-'''),
-    "state2.absmax over the whole model, not per layer": Wrong("test_predict_true_total_4bit", '''
-def predict_true_total_4bit(model, double_quant=False):
-    head = model.get_output_embeddings()
-    layers = [m for m in model.modules() if isinstance(m, torch.nn.Linear) and m is not head]
-    blocks = [math.ceil(m.weight.numel() / 64) for m in layers]
-    total = predict_footprint_4bit(model) + 64 * len(layers)
-    if double_quant:
-        return total + sum(blocks) + 4 * len(layers) + 4 * math.ceil(sum(blocks) / 256) + 1024 * len(layers)
-    return total + 4 * sum(blocks)
-'''),
+    "double quantization still 32-bit absmax": Wrong("test_predict_true_total_4bit", edited(TRUE_TOTAL, (
+        "blocks = math.ceil(m.weight.numel() / 64)\n"
+        "            total += 64 + (blocks + 4 + 4 * math.ceil(blocks / 256) + 1024 if double_quant else 4 * blocks)",
+        "total += 4 * math.ceil(m.weight.numel() / 64) + 64"))),
+    "code books forgotten": Wrong("test_predict_true_total_4bit", edited(TRUE_TOTAL,
+        ("total += 64 + (", "total += "), ("else 4 * blocks)", "else 4 * blocks"))),
+    "LM head counted as 4-bit (true total)": Wrong("test_predict_true_total_4bit", edited(TRUE_TOTAL, _HEAD,
+        (" and m is not head", ""))),
+    "offset forgotten": Wrong("test_predict_true_total_4bit", edited(TRUE_TOTAL, ("blocks + 4 + 4 *", "blocks + 4 *"))),
+    "state2.absmax forgotten": Wrong("test_predict_true_total_4bit", edited(TRUE_TOTAL, (" + 4 * math.ceil(blocks / 256)", ""))),
+    "state2.code forgotten": Wrong("test_predict_true_total_4bit", edited(TRUE_TOTAL, (" + 1024", ""))),
+    "blocks // 256 instead of rounding up": Wrong("test_predict_true_total_4bit", edited(TRUE_TOTAL,
+        ("math.ceil(blocks / 256)", "(blocks // 256)"))),
+    "n // 64 instead of rounding up": Wrong("test_predict_true_total_4bit", edited(TRUE_TOTAL,
+        ("math.ceil(m.weight.numel() / 64)", "m.weight.numel() // 64"))),
+    "blocks counted per row": Wrong("test_predict_true_total_4bit", edited(TRUE_TOTAL,
+        ("math.ceil(m.weight.numel() / 64)", "m.out_features * math.ceil(m.in_features / 64)"))),
+    "state2.absmax over the whole model, not per layer": Wrong("test_predict_true_total_4bit", edited(
+        TRUE_TOTAL_OVER_LAYER_LISTS, ("sum(4 * math.ceil(b / 256) for b in blocks)", "4 * math.ceil(sum(blocks) / 256)"))),
     "scales from scale_overhead_bits (a float, no code books)": Wrong("test_predict_true_total_4bit", '''
 def predict_true_total_4bit(model, double_quant=False):
     head = model.get_output_embeddings()
@@ -364,26 +289,10 @@ def nf4_quantize(w, blocksize=64):
         codes = torch.cat([codes, torch.tensor([7], dtype=torch.uint8)])
     return (codes[0::2] << 4) | codes[1::2], absmax.reshape(1)
 '''),
-    "uniform INT4 rounding instead of the nearest NF4 value": Wrong("test_nf4_quantize", '''
-def nf4_quantize(w, blocksize=64):
-    flat = w.detach().cpu().reshape(-1).float()
-    n = flat.numel()
-    blocks = torch.nn.functional.pad(flat, (0, -n % blocksize)).view(-1, blocksize)
-    absmax = blocks.abs().max(1).values
-    x = (blocks / absmax.clamp(min=1e-38)[:, None]).flatten()[: n + n % 2]
-    codes = torch.round((x + 1) * 7.5).to(torch.uint8)
-    return (codes[0::2] << 4) | codes[1::2], absmax
-'''),
-    "next code up instead of the nearest": Wrong("test_nf4_quantize", '''
-def nf4_quantize(w, blocksize=64):
-    flat = w.detach().cpu().reshape(-1).float()
-    n = flat.numel()
-    blocks = torch.nn.functional.pad(flat, (0, -n % blocksize)).view(-1, blocksize)
-    absmax = blocks.abs().max(1).values
-    x = torch.clamp(blocks * (1 / absmax.clamp(min=1e-38))[:, None], -1, 1).flatten()[: n + n % 2]
-    codes = torch.searchsorted(NF4, x).clamp(max=15).to(torch.uint8)
-    return (codes[0::2] << 4) | codes[1::2], absmax
-'''),
+    "uniform INT4 rounding instead of the nearest NF4 value": Wrong("test_nf4_quantize", edited(NF4_QUANTIZE,
+        ("torch.bucketize(x, (NF4[:-1] + NF4[1:]) / 2)", "torch.round((x + 1) * 7.5)"))),
+    "next code up instead of the nearest": Wrong("test_nf4_quantize", edited(NF4_QUANTIZE,
+        ("torch.bucketize(x, (NF4[:-1] + NF4[1:]) / 2)", "torch.searchsorted(NF4, x).clamp(max=15)"))),
     "absmax per row instead of per block": Wrong("test_nf4_quantize", '''
 def nf4_quantize(w, blocksize=64):
     rows = w.detach().cpu().float().reshape(w.shape[0] if w.dim() > 1 else 1, -1)
@@ -394,26 +303,11 @@ def nf4_quantize(w, blocksize=64):
         codes = torch.cat([codes, torch.tensor([7], dtype=torch.uint8)])
     return (codes[0::2] << 4) | codes[1::2], absmax
 '''),
-    "block of zeros divides by zero": Wrong("test_nf4_quantize", '''
-def nf4_quantize(w, blocksize=64):
-    flat = w.detach().cpu().reshape(-1).float()
-    n = flat.numel()
-    blocks = torch.nn.functional.pad(flat, (0, -n % blocksize)).view(-1, blocksize)
-    absmax = blocks.abs().max(1).values
-    x = (blocks * (1 / absmax)[:, None]).flatten()[: n + n % 2]
-    codes = torch.bucketize(x, (NF4[1:] + NF4[:-1]) / 2).to(torch.uint8)
-    return (codes[0::2] << 4) | codes[1::2], absmax
-'''),
-    "max instead of max of absolute values": Wrong("test_nf4_quantize", '''
-def nf4_quantize(w, blocksize=64):
-    flat = w.detach().cpu().reshape(-1).float()
-    n = flat.numel()
-    blocks = torch.nn.functional.pad(flat, (0, -n % blocksize)).view(-1, blocksize)
-    absmax = blocks.max(1).values
-    x = torch.clamp(blocks * (1 / absmax)[:, None], -1, 1).flatten()[: n + n % 2]
-    codes = torch.bucketize(x, (NF4[1:] + NF4[:-1]) / 2).to(torch.uint8)
-    return (codes[0::2] << 4) | codes[1::2], absmax
-'''),
+    "block of zeros divides by zero": Wrong("test_nf4_quantize", edited(NF4_QUANTIZE,
+        ("(1.0 / absmax.clamp(min=1e-38))", "(1.0 / absmax)"))),
+    "max instead of max of absolute values": Wrong("test_nf4_quantize", edited(NF4_QUANTIZE,
+        ("absmax = blocks.abs().max(dim=1).values", "absmax = blocks.max(dim=1).values"),
+        ("last = flat[full:].abs().max()", "last = flat[full:].max()"))),
     "odd count padded with code 0": Wrong("test_nf4_quantize", '''
 _solution_nf4_quantize = nf4_quantize
 def nf4_quantize(w, blocksize=64):
@@ -424,81 +318,31 @@ def nf4_quantize(w, blocksize=64):
     return packed, absmax
 '''),
     # Exercise 7: dequantization and its error
-    "nibbles swapped when unpacking": Wrong("test_nf4_dequantize", '''
-def nf4_dequantize(packed, absmax, shape, blocksize=64):
-    packed = packed.flatten()
-    codes = torch.stack([packed & 15, packed >> 4], dim=1).flatten().long()
-    n = math.prod(shape)
-    return (NF4[codes[:n]] * absmax.float().repeat_interleave(blocksize)[:n]).reshape(shape)
-'''),
-    "absmax not applied": Wrong("test_nf4_dequantize", '''
-def nf4_dequantize(packed, absmax, shape, blocksize=64):
-    packed = packed.flatten()
-    codes = torch.stack([packed >> 4, packed & 15], dim=1).flatten().long()
-    return NF4[codes[: math.prod(shape)]].reshape(shape)
-'''),
-    "fixed block size 64 in dequantize": Wrong("test_nf4_dequantize", '''
-def nf4_dequantize(packed, absmax, shape, blocksize=64):
-    packed = packed.flatten()
-    codes = torch.stack([packed >> 4, packed & 15], dim=1).flatten().long()
-    n = math.prod(shape)
-    scales = absmax.float().repeat_interleave(64)
-    scales = torch.cat([scales, scales[-1:].repeat(max(0, n - scales.numel()))])[:n]
-    return (NF4[codes[:n]] * scales).reshape(shape)
-'''),
-    "absmax repeated per row instead of per block": Wrong("test_nf4_dequantize", '''
-def nf4_dequantize(packed, absmax, shape, blocksize=64):
-    packed = packed.flatten()
-    codes = torch.stack([packed >> 4, packed & 15], dim=1).flatten().long()
-    n = math.prod(shape)
-    scales = absmax.float().repeat_interleave(shape[-1])
-    scales = torch.cat([scales, scales[-1:].repeat(max(0, n - scales.numel()))])[:n]
-    return (NF4[codes[:n]] * scales).reshape(shape)
-'''),
-    "dequantized in float64": Wrong("test_nf4_dequantize", '''
-def nf4_dequantize(packed, absmax, shape, blocksize=64):
-    packed = packed.flatten()
-    codes = torch.stack([packed >> 4, packed & 15], dim=1).flatten().long()
-    n = math.prod(shape)
-    return (NF4.double()[codes[:n]] * absmax.double().repeat_interleave(blocksize)[:n]).reshape(shape)
-'''),
-    "pad nibble of an odd count kept": Wrong("test_nf4_dequantize", '''
-def nf4_dequantize(packed, absmax, shape, blocksize=64):
-    packed = packed.flatten()
-    codes = torch.stack([packed >> 4, packed & 15], dim=1).flatten().long()
-    return (NF4[codes] * absmax.float().repeat_interleave(blocksize)[: codes.numel()]).reshape(shape)
-''', error=RuntimeError),
-    "largest error instead of the mean": Wrong("test_nf4_dequantize", '''
-def nf4_mean_abs_error(w, blocksize=64):
-    packed, absmax = nf4_quantize(w, blocksize)
-    restored = nf4_dequantize(packed, absmax, tuple(w.shape), blocksize)
-    return (w.detach().cpu().float() - restored).abs().max().item()
-'''),
-    "mean squared error": Wrong("test_nf4_dequantize", '''
-def nf4_mean_abs_error(w, blocksize=64):
-    packed, absmax = nf4_quantize(w, blocksize)
-    restored = nf4_dequantize(packed, absmax, tuple(w.shape), blocksize)
-    return (w.detach().cpu().float() - restored).pow(2).mean().item()
-'''),
-    "error with the default block size only": Wrong("test_nf4_dequantize", '''
-def nf4_mean_abs_error(w, blocksize=64):
-    packed, absmax = nf4_quantize(w, 64)
-    restored = nf4_dequantize(packed, absmax, tuple(w.shape), 64)
-    return (w.detach().cpu().float() - restored).abs().mean().item()
-'''),
-    "mean error returned as a 0-d tensor": Wrong("test_nf4_dequantize", '''
-def nf4_mean_abs_error(w, blocksize=64):
-    packed, absmax = nf4_quantize(w, blocksize)
-    restored = nf4_dequantize(packed, absmax, tuple(w.shape), blocksize)
-    return (w.detach().cpu().float() - restored).abs().mean()
-'''),
-    "error subtracted in place (changes w)": Wrong("test_nf4_dequantize", '''
-def nf4_mean_abs_error(w, blocksize=64):
-    packed, absmax = nf4_quantize(w, blocksize)
-    error = w.detach().cpu().float()
-    error -= nf4_dequantize(packed, absmax, tuple(w.shape), blocksize)
-    return error.abs().mean().item()
-'''),
+    "nibbles swapped when unpacking": Wrong("test_nf4_dequantize", edited(NF4_DEQUANTIZE,
+        ("[packed >> 4, packed & 15]", "[packed & 15, packed >> 4]"))),
+    "absmax not applied": Wrong("test_nf4_dequantize", edited(NF4_DEQUANTIZE,
+        ("(NF4[codes[:n]] * absmax.float().repeat_interleave(blocksize)[:n])", "NF4[codes[:n]]"))),
+    "fixed block size 64 in dequantize": Wrong("test_nf4_dequantize", edited(NF4_DEQUANTIZE,
+        ("absmax.float().repeat_interleave(blocksize)[:n]", "scales"),
+        ("    return", "    scales = absmax.float().repeat_interleave(64)\n"
+                      "    scales = torch.cat([scales, scales[-1:].repeat(max(0, n - scales.numel()))])[:n]\n    return"))),
+    "absmax repeated per row instead of per block": Wrong("test_nf4_dequantize", edited(NF4_DEQUANTIZE,
+        ("absmax.float().repeat_interleave(blocksize)[:n]", "scales"),
+        ("    return", "    scales = absmax.float().repeat_interleave(shape[-1])\n"
+                      "    scales = torch.cat([scales, scales[-1:].repeat(max(0, n - scales.numel()))])[:n]\n    return"))),
+    "dequantized in float64": Wrong("test_nf4_dequantize", edited(NF4_DEQUANTIZE,
+        ("NF4[codes[:n]] * absmax.float()", "NF4.double()[codes[:n]] * absmax.double()"))),
+    "pad nibble of an odd count kept": Wrong("test_nf4_dequantize", edited(NF4_DEQUANTIZE,
+        ("NF4[codes[:n]] * absmax.float().repeat_interleave(blocksize)[:n]",
+         "NF4[codes] * absmax.float().repeat_interleave(blocksize)[: codes.numel()]")), error=RuntimeError),
+    "largest error instead of the mean": Wrong("test_nf4_dequantize", edited(NF4_MEAN_ABS_ERROR, (".mean()", ".max()"))),
+    "mean squared error": Wrong("test_nf4_dequantize", edited(NF4_MEAN_ABS_ERROR, (".abs().mean()", ".pow(2).mean()"))),
+    "error with the default block size only": Wrong("test_nf4_dequantize", edited(NF4_MEAN_ABS_ERROR,
+        ("nf4_quantize(w, blocksize)", "nf4_quantize(w, 64)"), ("tuple(w.shape), blocksize)", "tuple(w.shape), 64)"))),
+    "mean error returned as a 0-d tensor": Wrong("test_nf4_dequantize", edited(NF4_MEAN_ABS_ERROR, (".mean().item()", ".mean()"))),
+    "error subtracted in place (changes w)": Wrong("test_nf4_dequantize", edited(NF4_MEAN_ABS_ERROR,
+        ("restored = nf4_dequantize", "error = w.detach().cpu().float()\n    error -= nf4_dequantize"),
+        ("(w.detach().cpu().float() - restored).abs()", "error.abs()"))),
     # Exercise 8: quiz
     "quiz: INT4 matrix products": Wrong("test_quiz_gptq_precision", 'q2_answer = "A"', visible=False),
     "quiz: INT8 matrix products": Wrong("test_quiz_gptq_precision", 'q2_answer = "C"', visible=False),
@@ -507,64 +351,36 @@ def nf4_mean_abs_error(w, blocksize=64):
     "quiz: a list instead of a str": Wrong("test_quiz_gptq_precision", 'q2_answer = ["B"]'),
 }
 
-# Exercise 6, the text's steps one by one; each wrong answer below changes one step.
-_NF4_TEMPLATE = """
-def nf4_quantize(w, blocksize=64):
-    {pre}flat = {flat}
-    n = flat.numel()
-    full = n - n % blocksize
-    blocks = flat[:full].view(-1, blocksize)
-    absmax = blocks.abs().max(dim=1).values{full_clamp}
-    scaled = [{full_scale}.flatten()]
-    if full < n:
-        last = flat[full:].abs().max(){last_clamp}
-        absmax = torch.cat([absmax, last.reshape(1)])
-        scaled.append({last_scale})
-    x = torch.cat(scaled).clamp(-1, 1)
-    if n % 2:
-        x = torch.cat([x, torch.zeros(1, dtype=x.dtype)])
-    codes = {codes}.to(torch.uint8)
-    return {packed}, {absmax_out}
-"""
-_NF4_STEPS = dict(
-    pre="", flat="w.detach().cpu().reshape(-1).float()", full_clamp="",
-    full_scale="(blocks * (1.0 / absmax.clamp(min=1e-38)).unsqueeze(1))",
-    last_clamp=".clamp(min=1e-38)", last_scale="flat[full:] / last",
-    codes="torch.bucketize(x, (NF4[:-1] + NF4[1:]) / 2)", packed="(codes[0::2] << 4) | codes[1::2]", absmax_out="absmax",
-)
-
-
-def _nf4(**changes):
-    return _NF4_TEMPLATE.format(**{**_NF4_STEPS, **changes})
-
-
 WRONG_ANSWERS.update({
-    "division instead of the reciprocal": Wrong("test_nf4_quantize", _nf4(
-        full_scale="(blocks / absmax.clamp(min=1e-38).unsqueeze(1))")),
-    "reciprocal in the shorter last block too": Wrong("test_nf4_quantize", _nf4(
-        last_scale="flat[full:] * (1.0 / last)")),
-    "nearest value by argmin (a midpoint may go up)": Wrong("test_nf4_quantize", _nf4(
-        codes="(x[:, None] - NF4[None, :]).abs().argmin(dim=1)")),
-    "upper index on a midpoint (bucketize right=True)": Wrong("test_nf4_quantize", _nf4(
-        codes="torch.bucketize(x, (NF4[:-1] + NF4[1:]) / 2, right=True)")),
-    "midpoints in float64": Wrong("test_nf4_quantize", _nf4(
-        codes="torch.bucketize(x.double(), (NF4.double()[:-1] + NF4.double()[1:]) / 2)")),
-    "absmax raised to 1e-38 in full blocks too": Wrong("test_nf4_quantize", _nf4(full_clamp=".clamp(min=1e-38)")),
-    "shorter last block of zeros stores 0": Wrong("test_nf4_quantize", _nf4(
-        last_clamp="", last_scale="flat[full:] / last.clamp(min=1e-38)")),
-    "scaled in float64": Wrong("test_nf4_quantize", _nf4(
-        flat="w.detach().cpu().reshape(-1).double()", absmax_out="absmax.float()",
-        codes="torch.bucketize(x, ((NF4[:-1] + NF4[1:]) / 2).double())")),
-    "not converted to float32": Wrong("test_nf4_quantize", _nf4(
-        flat="w.detach().cpu().reshape(-1)", codes="torch.bucketize(x.float(), (NF4[:-1] + NF4[1:]) / 2)")),
-    "scales w in place": Wrong("test_nf4_quantize", _nf4(
-        flat="w.detach().reshape(-1).float()",
-        full_scale="blocks.mul_((1.0 / absmax.clamp(min=1e-38)).unsqueeze(1))")),
-    "packed as a column (n / 2, 1), as bitsandbytes stores it": Wrong("test_nf4_quantize", _nf4(
-        packed="((codes[0::2] << 4) | codes[1::2]).unsqueeze(1)")),
-    "blocksize ignored (always 64)": Wrong("test_nf4_quantize", _nf4(pre="blocksize = 64\n    ")),
-    "flattened column-major": Wrong("test_nf4_quantize", _nf4(
-        flat="w.detach().cpu().float().transpose(0, -1).reshape(-1)")),
+    "division instead of the reciprocal": Wrong("test_nf4_quantize", edited(NF4_QUANTIZE,
+        ("(blocks * (1.0 / absmax.clamp(min=1e-38)).unsqueeze(1))", "(blocks / absmax.clamp(min=1e-38).unsqueeze(1))"))),
+    "reciprocal in the shorter last block too": Wrong("test_nf4_quantize", edited(NF4_QUANTIZE,
+        ("flat[full:] / last", "flat[full:] * (1.0 / last)"))),
+    "nearest value by argmin (a midpoint may go up)": Wrong("test_nf4_quantize", edited(NF4_QUANTIZE,
+        ("torch.bucketize(x, (NF4[:-1] + NF4[1:]) / 2)", "(x[:, None] - NF4[None, :]).abs().argmin(dim=1)"))),
+    "upper index on a midpoint (bucketize right=True)": Wrong("test_nf4_quantize", edited(NF4_QUANTIZE,
+        ("(NF4[:-1] + NF4[1:]) / 2)", "(NF4[:-1] + NF4[1:]) / 2, right=True)"))),
+    "midpoints in float64": Wrong("test_nf4_quantize", edited(NF4_QUANTIZE,
+        ("torch.bucketize(x, (NF4[:-1] + NF4[1:]) / 2)", "torch.bucketize(x.double(), (NF4.double()[:-1] + NF4.double()[1:]) / 2)"))),
+    "absmax raised to 1e-38 in full blocks too": Wrong("test_nf4_quantize", edited(NF4_QUANTIZE,
+        ("max(dim=1).values", "max(dim=1).values.clamp(min=1e-38)"))),
+    "shorter last block of zeros stores 0": Wrong("test_nf4_quantize", edited(NF4_QUANTIZE,
+        ("last = flat[full:].abs().max().clamp(min=1e-38)", "last = flat[full:].abs().max()"),
+        ("flat[full:] / last", "flat[full:] / last.clamp(min=1e-38)"))),
+    "scaled in float64": Wrong("test_nf4_quantize", edited(NF4_QUANTIZE,
+        ("reshape(-1).float()", "reshape(-1).double()"), ("codes[1::2], absmax", "codes[1::2], absmax.float()"),
+        ("torch.bucketize(x, (NF4[:-1] + NF4[1:]) / 2)", "torch.bucketize(x, ((NF4[:-1] + NF4[1:]) / 2).double())"))),
+    "not converted to float32": Wrong("test_nf4_quantize", edited(NF4_QUANTIZE,
+        ("reshape(-1).float()", "reshape(-1)"), ("torch.bucketize(x,", "torch.bucketize(x.float(),"))),
+    "scales w in place": Wrong("test_nf4_quantize", edited(NF4_QUANTIZE,
+        ("w.detach().cpu()", "w.detach()"),
+        ("(blocks * (1.0 / absmax.clamp(min=1e-38)).unsqueeze(1))", "blocks.mul_((1.0 / absmax.clamp(min=1e-38)).unsqueeze(1))"))),
+    "packed as a column (n / 2, 1), as bitsandbytes stores it": Wrong("test_nf4_quantize", edited(NF4_QUANTIZE,
+        ("return (codes[0::2] << 4) | codes[1::2],", "return ((codes[0::2] << 4) | codes[1::2]).unsqueeze(1),"))),
+    "blocksize ignored (always 64)": Wrong("test_nf4_quantize", edited(NF4_QUANTIZE,
+        ("    flat =", "    blocksize = 64\n    flat ="))),
+    "flattened column-major": Wrong("test_nf4_quantize", edited(NF4_QUANTIZE,
+        ("w.detach().cpu().reshape(-1).float()", "w.detach().cpu().float().transpose(0, -1).reshape(-1)"))),
 })
 
 # Correct alternatives to the solution, which every test cell must accept.
@@ -578,13 +394,7 @@ def modules_kept_16bit(model):
                   if any(True for _ in m.parameters(recurse=False))
                   and (type(m) is not torch.nn.Linear or n == head_name))
 '''),
-    "modules: owners of every parameter, duplicates kept": Answer("test_modules_kept_16bit", '''
-def modules_kept_16bit(model):
-    head = model.get_output_embeddings()
-    modules = dict(model.named_modules(remove_duplicate=False))
-    owners = {name.rpartition(".")[0] for name, _ in model.named_parameters(remove_duplicate=False)}
-    return sorted(n for n in owners if not isinstance(modules[n], torch.nn.Linear) or modules[n] is head)
-'''),
+    "modules: owners of every parameter, duplicates kept": Answer("test_modules_kept_16bit", MODULES_KEPT_FROM_PARAMETER_OWNERS),
     # Exercise 2
     "footprint: (n + 1) // 2, module by module": Answer("test_predict_footprint_4bit", '''
 def predict_footprint_4bit(model):
@@ -618,10 +428,8 @@ def predict_footprint_4bit(model):
     return total + sum(b.numel() * b.element_size() for b in model.buffers())
 '''),
     # Exercise 3
-    "overhead: (8 + 32 / blocksize2) / blocksize": Answer("test_scale_overhead_bits", '''
-def scale_overhead_bits(blocksize=64, double_quant=False, blocksize2=256):
-    return (8 + 32 / blocksize2) / blocksize if double_quant else 32 / blocksize
-'''),
+    "overhead: (8 + 32 / blocksize2) / blocksize": Answer("test_scale_overhead_bits", edited(SCALE_OVERHEAD,
+        ("8 / blocksize + 32 / (blocksize * blocksize2)", "(8 + 32 / blocksize2) / blocksize"))),
     "overhead: a Fraction, then float": Answer("test_scale_overhead_bits", '''
 from fractions import Fraction
 def scale_overhead_bits(blocksize=64, double_quant=False, blocksize2=256):
@@ -664,8 +472,8 @@ def predict_true_total_4bit(model, double_quant=False):
     return total
 '''),
     # Exercise 6
-    "quantize: searchsorted, padded blocks, last block apart": Answer("test_nf4_quantize", _nf4(
-        codes="torch.searchsorted((NF4[:-1] + NF4[1:]) / 2, x)")),
+    "quantize: searchsorted, padded blocks, last block apart": Answer("test_nf4_quantize", edited(NF4_QUANTIZE,
+        ("torch.bucketize(x, (NF4[:-1] + NF4[1:]) / 2)", "torch.searchsorted((NF4[:-1] + NF4[1:]) / 2, x)"))),
     "quantize: count the midpoints below, block by block in a loop": Answer("test_nf4_quantize", '''
 def nf4_quantize(w, blocksize=64):
     flat = w.detach().cpu().flatten().to(torch.float32)
@@ -714,113 +522,51 @@ def nf4_dequantize(packed, absmax, shape, blocksize=64):
     codes[0::2], codes[1::2] = packed // 16, packed % 16
     return (NF4[codes[:n]] * absmax[torch.arange(n) // blocksize]).view(*shape)
 '''),
-    "mean error: l1_loss, float()": Answer("test_nf4_dequantize", '''
-def nf4_mean_abs_error(w, blocksize=64):
-    packed, absmax = nf4_quantize(w, blocksize)
-    restored = nf4_dequantize(packed, absmax, tuple(w.shape), blocksize)
-    return float(torch.nn.functional.l1_loss(restored, w.detach().cpu().float()))
-'''),
+    "mean error: l1_loss, float()": Answer("test_nf4_dequantize", edited(NF4_MEAN_ABS_ERROR,
+        ("(w.detach().cpu().float() - restored).abs().mean().item()",
+         "float(torch.nn.functional.l1_loss(restored, w.detach().cpu().float()))"))),
     # Exercise 8
     "quiz: lower case": Answer("test_quiz_gptq_precision", 'q2_answer = "b"'),
     "quiz: with spaces": Answer("test_quiz_gptq_precision", 'q2_answer = " B "'),
 }
 
 WRONG_ANSWERS.update({
-    "leaf modules only (a module with children and its own weights missed)": Wrong("test_modules_kept_16bit", '''
-def modules_kept_16bit(model):
-    head = model.get_output_embeddings()
-    return sorted(name for name, m in model.named_modules()
-                  if not list(m.children()) and list(m.parameters())
-                  and not (isinstance(m, torch.nn.Linear) and m is not head))
-'''),
-    "every 2-D weight counted as 4-bit (embeddings too)": Wrong("test_predict_footprint_4bit", '''
-def predict_footprint_4bit(model):
-    head = model.get_output_embeddings()
-    keep = {id(head.weight)} if head is not None else set()
-    total = sum(math.ceil(p.numel() / 2) if p.dim() == 2 and id(p) not in keep else p.numel() * p.element_size()
-                for p in model.parameters())
-    return total + sum(b.numel() * b.element_size() for b in model.buffers())
-'''),
-    "round(n / 2) (half to even) instead of rounding up": Wrong("test_predict_footprint_4bit", '''
-def predict_footprint_4bit(model):
-    head = model.get_output_embeddings()
-    quantized = {id(m.weight) for m in model.modules() if isinstance(m, torch.nn.Linear) and m is not head}
-    total = sum(round(p.numel() / 2) if id(p) in quantized else p.numel() * p.element_size() for p in model.parameters())
-    return total + sum(b.numel() * b.element_size() for b in model.buffers())
-'''),
-    "blocks over the whole model, not per layer": Wrong("test_predict_true_total_4bit", '''
-def predict_true_total_4bit(model, double_quant=False):
-    head = model.get_output_embeddings()
-    layers = [m for m in model.modules() if isinstance(m, torch.nn.Linear) and m is not head]
-    blocks = math.ceil(sum(m.weight.numel() for m in layers) / 64)
-    total = predict_footprint_4bit(model) + 64 * len(layers)
-    if double_quant:
-        return total + blocks + 4 * len(layers) + 4 * math.ceil(blocks / 256) + 1024 * len(layers)
-    return total + 4 * blocks
-'''),
-    "round() instead of ceil for the blocks": Wrong("test_predict_true_total_4bit", '''
-def predict_true_total_4bit(model, double_quant=False):
-    head = model.get_output_embeddings()
-    total = predict_footprint_4bit(model)
-    for m in model.modules():
-        if isinstance(m, torch.nn.Linear) and m is not head:
-            blocks = round(m.weight.numel() / 64)
-            total += 64 + (blocks + 4 + 4 * math.ceil(blocks / 256) + 1024 if double_quant else 4 * blocks)
-    return total
-'''),
-    "mean error as a numpy float32": Wrong("test_nf4_dequantize", '''
-import numpy as np
-def nf4_mean_abs_error(w, blocksize=64):
-    packed, absmax = nf4_quantize(w, blocksize)
-    restored = nf4_dequantize(packed, absmax, tuple(w.shape), blocksize)
-    return np.abs(w.detach().cpu().float().numpy() - restored.numpy()).mean()
-'''),
-    "nibbles unpacked as all high, then all low": Wrong("test_nf4_dequantize", '''
-def nf4_dequantize(packed, absmax, shape, blocksize=64):
-    packed = packed.flatten()
-    codes = torch.cat([packed >> 4, packed & 15]).long()
-    n = math.prod(shape)
-    return (NF4[codes[:n]] * absmax[torch.arange(n) // blocksize]).reshape(shape)
-'''),
+    "leaf modules only (a module with children and its own weights missed)": Wrong("test_modules_kept_16bit", edited(
+        MODULES_KEPT, ("if list(m.parameters(recurse=False))", "if not list(m.children()) and list(m.parameters())"))),
+    "every 2-D weight counted as 4-bit (embeddings too)": Wrong("test_predict_footprint_4bit", edited(FOOTPRINT,
+        ("quantized = {id(m.weight) for m in model.modules() if isinstance(m, torch.nn.Linear) and m is not head}",
+         "keep = {id(head.weight)} if head is not None else set()"),
+        ("if id(p) in quantized", "if p.dim() == 2 and id(p) not in keep"))),
+    "round(n / 2) (half to even) instead of rounding up": Wrong("test_predict_footprint_4bit", edited(FOOTPRINT,
+        ("math.ceil(p.numel() / 2)", "round(p.numel() / 2)"))),
+    "blocks over the whole model, not per layer": Wrong("test_predict_true_total_4bit", edited(TRUE_TOTAL_OVER_LAYER_LISTS,
+        ("[math.ceil(m.weight.numel() / 64) for m in layers]", "[math.ceil(sum(m.weight.numel() for m in layers) / 64)]"))),
+    "round() instead of ceil for the blocks": Wrong("test_predict_true_total_4bit", edited(TRUE_TOTAL,
+        ("math.ceil(m.weight.numel() / 64)", "round(m.weight.numel() / 64)"))),
+    "mean error as a numpy float32": Wrong("test_nf4_dequantize", "import numpy as np" + edited(NF4_MEAN_ABS_ERROR,
+        ("(w.detach().cpu().float() - restored).abs().mean().item()",
+         "np.abs(w.detach().cpu().float().numpy() - restored.numpy()).mean()"))),
+    "nibbles unpacked as all high, then all low": Wrong("test_nf4_dequantize", edited(NF4_DEQUANTIZE,
+        ("torch.stack([packed >> 4, packed & 15], dim=1).flatten()", "torch.cat([packed >> 4, packed & 15])"))),
 })
 
 CORRECT_ANSWERS.update({
-    "footprint: int(n / 2 + 0.5)": Answer("test_predict_footprint_4bit", '''
-def predict_footprint_4bit(model):
-    head = model.get_output_embeddings()
-    quantized = {id(m.weight) for m in model.modules() if isinstance(m, torch.nn.Linear) and m is not head}
-    total = sum(int(p.numel() / 2 + 0.5) if id(p) in quantized else p.numel() * p.element_size() for p in model.parameters())
-    return total + sum(b.numel() * b.element_size() for b in model.buffers())
-'''),
-    "quantize: nan_to_num for blocks of zeros": Answer("test_nf4_quantize", _nf4(
-        full_scale="torch.nan_to_num(blocks * (1.0 / absmax).unsqueeze(1), nan=0.0)")),
-    "mean error: sum over count, in numpy then float": Answer("test_nf4_dequantize", '''
-import numpy as np
-def nf4_mean_abs_error(w, blocksize=64):
-    packed, absmax = nf4_quantize(w, blocksize)
-    restored = nf4_dequantize(packed, absmax, tuple(w.shape), blocksize)
-    diff = np.abs(w.detach().cpu().float().numpy() - restored.numpy())
-    return float(diff.sum() / diff.size)
-'''),
+    "footprint: int(n / 2 + 0.5)": Answer("test_predict_footprint_4bit", edited(FOOTPRINT,
+        ("math.ceil(p.numel() / 2)", "int(p.numel() / 2 + 0.5)"))),
+    "quantize: nan_to_num for blocks of zeros": Answer("test_nf4_quantize", edited(NF4_QUANTIZE,
+        ("(blocks * (1.0 / absmax.clamp(min=1e-38)).unsqueeze(1))", "torch.nan_to_num(blocks * (1.0 / absmax).unsqueeze(1), nan=0.0)"))),
+    "mean error: sum over count, in numpy then float": Answer("test_nf4_dequantize", "import numpy as np" + edited(NF4_MEAN_ABS_ERROR,
+        ("return (w.detach().cpu().float() - restored).abs().mean().item()",
+         "diff = np.abs(w.detach().cpu().float().numpy() - restored.numpy())\n    return float(diff.sum() / diff.size)"))),
 })
 
 WRONG_ANSWERS.update({
-    "code books counted once per model": Wrong("test_predict_true_total_4bit", '''
-def predict_true_total_4bit(model, double_quant=False):
-    head = model.get_output_embeddings()
-    total = predict_footprint_4bit(model) + 16 * 4 + (4 * 256 if double_quant else 0)
-    for m in model.modules():
-        if isinstance(m, torch.nn.Linear) and m is not head:
-            blocks = math.ceil(m.weight.numel() / 64)
-            total += blocks + 4 + 4 * math.ceil(blocks / 256) if double_quant else 4 * blocks
-    return total
-'''),
-    "mean error computed in float16": Wrong("test_nf4_dequantize", '''
-def nf4_mean_abs_error(w, blocksize=64):
-    packed, absmax = nf4_quantize(w, blocksize)
-    restored = nf4_dequantize(packed, absmax, tuple(w.shape), blocksize)
-    return (w.detach().cpu().half() - restored.half()).abs().mean().item()
-'''),
+    "code books counted once per model": Wrong("test_predict_true_total_4bit", edited(TRUE_TOTAL,
+        ("total = predict_footprint_4bit(model)", "total = predict_footprint_4bit(model) + 16 * 4 + (4 * 256 if double_quant else 0)"),
+        ("total += 64 + (blocks + 4 + 4 * math.ceil(blocks / 256) + 1024 if double_quant else 4 * blocks)",
+         "total += blocks + 4 + 4 * math.ceil(blocks / 256) if double_quant else 4 * blocks"))),
+    "mean error computed in float16": Wrong("test_nf4_dequantize", edited(NF4_MEAN_ABS_ERROR,
+        ("(w.detach().cpu().float() - restored)", "(w.detach().cpu().half() - restored.half())"))),
 })
 
 
@@ -984,64 +730,38 @@ def test_test_cells_show_no_value(notebook):
     notebook.assert_test_cells_show_no_value()
 
 # Exercise 5: the NF4 code book from normal quantiles. Each wrong answer breaks one step of the
-# recipe; each must fail the visible check, which compares exactly with bitsandbytes' NF4.
-_BOOK = '''
-import statistics
-def normal_float_code_book(bits=4, offset=0.9677083):
-    half = 2 ** (bits - 1)
-    normal = statistics.NormalDist()
-    positive = [normal.inv_cdf(float(p)) for p in {pos}]
-    negative = [-normal.inv_cdf(float(p)) for p in {neg}]
-    levels = {levels}
-    return {result}
-'''
-
-
-def _book(pos="torch.linspace(offset, 0.5, half + 1)[:-1]", neg="torch.linspace(offset, 0.5, half)[:-1]",
-          levels="torch.tensor(negative + [0.0] + positive, dtype=torch.float32).sort().values",
-          result="levels / levels.max()"):
-    return _BOOK.format(pos=pos, neg=neg, levels=levels, result=result)
-
-
+# recipe (CODE_BOOK); each must fail the visible check, which compares exactly with bitsandbytes' NF4.
 WRONG_ANSWERS.update({
-    "code book: symmetric, 8 negative and 8 positive, no zero": Wrong("test_normal_float_code_book", _book(
-        neg="torch.linspace(offset, 0.5, half + 1)[:-1]",
-        levels="torch.tensor(negative + positive, dtype=torch.float32).sort().values")),
-    "code book: symmetric 7 and 7 around a zero (use_extra_value=False)": Wrong("test_normal_float_code_book", _book(
-        pos="torch.linspace(offset, 0.5, half)[:-1]",
-        levels="torch.tensor(negative + [0.0] * 2 + positive, dtype=torch.float32).sort().values")),
-    "code book: not normalised": Wrong("test_normal_float_code_book", _book(result="levels")),
-    "code book: float64 returned": Wrong("test_normal_float_code_book", _book(
-        levels="torch.tensor(negative + [0.0] + positive, dtype=torch.float64).sort().values")),
-    "code book: offset 1 - 1/32 as the default": Wrong("test_normal_float_code_book", _book().replace(
-        "offset=0.9677083", "offset=1 - 1 / 32")),
-    "code book: offset ignored (always 0.9677083)": Wrong("test_normal_float_code_book", _book(
-        pos="torch.linspace(0.9677083, 0.5, half + 1)[:-1]", neg="torch.linspace(0.9677083, 0.5, half)[:-1]")),
-    "code book: bits ignored (always 16 levels)": Wrong("test_normal_float_code_book", _book().replace(
-        "half = 2 ** (bits - 1)", "half = 8")),
-    "code book: unsorted (negatives, zero, positives as computed)": Wrong("test_normal_float_code_book", _book(
-        levels="torch.tensor(negative + [0.0] + positive, dtype=torch.float32)")),
-    "code book: probabilities in float64": Wrong("test_normal_float_code_book", _book(
-        pos="torch.linspace(offset, 0.5, half + 1, dtype=torch.float64)[:-1]",
-        neg="torch.linspace(offset, 0.5, half, dtype=torch.float64)[:-1]")),
-    "code book: divided in float64, then float32": Wrong("test_normal_float_code_book", _book(
-        levels="torch.tensor(negative + [0.0] + positive, dtype=torch.float64).sort().values",
-        result="(levels / levels.max()).float()")),
-    "code book: quantiles in float32 (ndtri of the float32 probabilities)": Wrong("test_normal_float_code_book", '''
-def normal_float_code_book(bits=4, offset=0.9677083):
-    half = 2 ** (bits - 1)
-    positive = torch.special.ndtri(torch.linspace(offset, 0.5, half + 1)[:-1])
-    negative = -torch.special.ndtri(torch.linspace(offset, 0.5, half)[:-1])
-    levels = torch.cat([negative, torch.zeros(1), positive]).sort().values
-    return levels / levels.max()
-'''),
-    "code book: positive and negative sides swapped (8 negative, 7 positive)": Wrong("test_normal_float_code_book", _book(
-        levels="torch.tensor([-v for v in positive] + [0.0] + [-v for v in negative], dtype=torch.float32).sort().values")),
-    "code book: evenly spaced probabilities (i + 0.5) / 16 instead of from offset": Wrong("test_normal_float_code_book", _book(
-        pos="[0.5 + (i + 0.5) / (2 * half + 1) for i in range(half)]",
-        neg="[0.5 + (i + 0.5) / (2 * half) for i in range(half - 1)]")),
-    "code book: a list instead of a tensor": Wrong("test_normal_float_code_book", _book(
-        result="(levels / levels.max()).tolist()")),
+    "code book: symmetric, 8 negative and 8 positive, no zero": Wrong("test_normal_float_code_book", edited(CODE_BOOK,
+        ("torch.linspace(offset, 0.5, half)[:-1]", "torch.linspace(offset, 0.5, half + 1)[:-1]"),
+        ("negative + [0.0] + positive", "negative + positive"))),
+    "code book: symmetric 7 and 7 around a zero (use_extra_value=False)": Wrong("test_normal_float_code_book", edited(CODE_BOOK,
+        ("torch.linspace(offset, 0.5, half + 1)[:-1]", "torch.linspace(offset, 0.5, half)[:-1]"), ("[0.0]", "[0.0] * 2"))),
+    "code book: not normalised": Wrong("test_normal_float_code_book", edited(CODE_BOOK, ("return levels / levels.max()", "return levels"))),
+    "code book: float64 returned": Wrong("test_normal_float_code_book", edited(CODE_BOOK, ("dtype=torch.float32", "dtype=torch.float64"))),
+    "code book: offset 1 - 1/32 as the default": Wrong("test_normal_float_code_book", edited(CODE_BOOK,
+        ("offset=0.9677083", "offset=1 - 1 / 32"))),
+    "code book: offset ignored (always 0.9677083)": Wrong("test_normal_float_code_book", edited(CODE_BOOK,
+        ("linspace(offset, 0.5, half + 1)", "linspace(0.9677083, 0.5, half + 1)"),
+        ("linspace(offset, 0.5, half)", "linspace(0.9677083, 0.5, half)"))),
+    "code book: bits ignored (always 16 levels)": Wrong("test_normal_float_code_book", edited(CODE_BOOK,
+        ("half = 2 ** (bits - 1)", "half = 8"))),
+    "code book: unsorted (negatives, zero, positives as computed)": Wrong("test_normal_float_code_book", edited(CODE_BOOK,
+        (".sort().values", ""))),
+    "code book: probabilities in float64": Wrong("test_normal_float_code_book", edited(CODE_BOOK,
+        ("half + 1)[:-1]", "half + 1, dtype=torch.float64)[:-1]"), ("half)[:-1]", "half, dtype=torch.float64)[:-1]"))),
+    "code book: divided in float64, then float32": Wrong("test_normal_float_code_book", edited(CODE_BOOK,
+        ("dtype=torch.float32", "dtype=torch.float64"), ("return levels / levels.max()", "return (levels / levels.max()).float()"))),
+    "code book: quantiles in float32 (ndtri of the float32 probabilities)": Wrong("test_normal_float_code_book", edited(CODE_BOOK_NDTRI,
+        ("half + 1)[:-1].double()", "half + 1)[:-1]"), ("half)[:-1].double()", "half)[:-1]"),
+        ("torch.zeros(1, dtype=torch.float64), positive]).float()", "torch.zeros(1), positive])"))),
+    "code book: positive and negative sides swapped (8 negative, 7 positive)": Wrong("test_normal_float_code_book", edited(CODE_BOOK,
+        ("negative + [0.0] + positive", "[-v for v in positive] + [0.0] + [-v for v in negative]"))),
+    "code book: evenly spaced probabilities (i + 0.5) / 16 instead of from offset": Wrong("test_normal_float_code_book", edited(CODE_BOOK,
+        ("torch.linspace(offset, 0.5, half + 1)[:-1]", "[0.5 + (i + 0.5) / (2 * half + 1) for i in range(half)]"),
+        ("torch.linspace(offset, 0.5, half)[:-1]", "[0.5 + (i + 0.5) / (2 * half) for i in range(half - 1)]"))),
+    "code book: a list instead of a tensor": Wrong("test_normal_float_code_book", edited(CODE_BOOK,
+        ("return levels / levels.max()", "return (levels / levels.max()).tolist()"))),
 })
 
 # A second round, from a student's reading of the text: other routes to the probabilities, the
@@ -1049,42 +769,43 @@ def normal_float_code_book(bits=4, offset=0.9677083):
 # copied instead of computed.
 WRONG_ANSWERS.update({
     "code book: default offset 1 - (1/32 + 1/30) / 2 (0.96770833..., another float32)": Wrong(
-        "test_normal_float_code_book", _book().replace("offset=0.9677083", "offset=1 - (1 / 32 + 1 / 30) / 2")),
-    "code book: probabilities from a float64 linspace rounded to float32": Wrong("test_normal_float_code_book", _book(
-        pos="torch.linspace(offset, 0.5, half + 1, dtype=torch.float64)[:-1].float()",
-        neg="torch.linspace(offset, 0.5, half, dtype=torch.float64)[:-1].float()")),
-    "code book: probabilities from numpy's float32 linspace": Wrong("test_normal_float_code_book", "import numpy as np\n" + _book(
-        pos="np.linspace(offset, 0.5, half + 1, dtype=np.float32)[:-1]",
-        neg="np.linspace(offset, 0.5, half, dtype=np.float32)[:-1]")),
-    "code book: first probability (offset) dropped instead of the last (0.5)": Wrong("test_normal_float_code_book", _book(
-        pos="torch.linspace(offset, 0.5, half + 1)[1:]", neg="torch.linspace(offset, 0.5, half)[1:]")),
-    "code book: offset honoured on the positive side only": Wrong("test_normal_float_code_book", _book(
-        neg="torch.linspace(0.9677083, 0.5, half)[:-1]")),
-    "code book: negative levels mirrored from the positive ones (one dropped)": Wrong("test_normal_float_code_book", _book(
-        neg="torch.linspace(offset, 0.5, half + 1)[:-2]")),
-    "code book: negatives as quantiles of torch.linspace(1 - offset, 0.5), no minus": Wrong("test_normal_float_code_book", _book(
-        neg="[]", levels="torch.tensor([normal.inv_cdf(float(p)) for p in torch.linspace(1 - offset, 0.5, half)[:-1]]"
-                         " + [0.0] + positive, dtype=torch.float32).sort().values")),
-    "code book: 2 ** bits - 1 levels (7 and 7 around one zero)": Wrong("test_normal_float_code_book", _book(
-        pos="torch.linspace(offset, 0.5, half)[:-1]")),
+        "test_normal_float_code_book", edited(CODE_BOOK, ("offset=0.9677083", "offset=1 - (1 / 32 + 1 / 30) / 2"))),
+    "code book: probabilities from a float64 linspace rounded to float32": Wrong("test_normal_float_code_book", edited(CODE_BOOK,
+        ("half + 1)[:-1]", "half + 1, dtype=torch.float64)[:-1].float()"),
+        ("half)[:-1]", "half, dtype=torch.float64)[:-1].float()"))),
+    "code book: probabilities from numpy's float32 linspace": Wrong("test_normal_float_code_book", "import numpy as np" + edited(CODE_BOOK,
+        ("torch.linspace(offset, 0.5, half + 1)[:-1]", "np.linspace(offset, 0.5, half + 1, dtype=np.float32)[:-1]"),
+        ("torch.linspace(offset, 0.5, half)[:-1]", "np.linspace(offset, 0.5, half, dtype=np.float32)[:-1]"))),
+    "code book: first probability (offset) dropped instead of the last (0.5)": Wrong("test_normal_float_code_book", edited(CODE_BOOK,
+        ("half + 1)[:-1]", "half + 1)[1:]"), ("half)[:-1]", "half)[1:]"))),
+    "code book: offset honoured on the positive side only": Wrong("test_normal_float_code_book", edited(CODE_BOOK,
+        ("linspace(offset, 0.5, half)", "linspace(0.9677083, 0.5, half)"))),
+    "code book: negative levels mirrored from the positive ones (one dropped)": Wrong("test_normal_float_code_book", edited(CODE_BOOK,
+        ("torch.linspace(offset, 0.5, half)[:-1]", "torch.linspace(offset, 0.5, half + 1)[:-2]"))),
+    "code book: negatives as quantiles of torch.linspace(1 - offset, 0.5), no minus": Wrong("test_normal_float_code_book", edited(CODE_BOOK,
+        ("[-normal.inv_cdf(float(p)) for p in torch.linspace(offset, 0.5, half)[:-1]]",
+         "[normal.inv_cdf(float(p)) for p in torch.linspace(1 - offset, 0.5, half)[:-1]]"))),
+    "code book: 2 ** bits - 1 levels (7 and 7 around one zero)": Wrong("test_normal_float_code_book", edited(CODE_BOOK,
+        ("torch.linspace(offset, 0.5, half + 1)[:-1]", "torch.linspace(offset, 0.5, half)[:-1]"))),
     "code book: zero as minus the quantile of 0.5 (-0.0: the negative list keeps the median)": Wrong(
-        "test_normal_float_code_book", _book(neg="torch.linspace(offset, 0.5, half)",
-                                             levels="torch.tensor(negative + positive, dtype=torch.float32).sort().values")),
-    "code book: parameters in create_normal_map's order (offset first)": Wrong("test_normal_float_code_book", _book().replace(
-        "def normal_float_code_book(bits=4, offset=0.9677083):", "def normal_float_code_book(offset=0.9677083, bits=4):")),
-    "code book: half = 2 * bits": Wrong("test_normal_float_code_book", _book().replace(
-        "half = 2 ** (bits - 1)", "half = 2 * bits")),
-    "code book: normalised by the sum of the magnitudes": Wrong("test_normal_float_code_book", _book(
-        result="levels / levels.abs().sum()")),
-    "code book: divided by the quantile of offset as a Python float": Wrong("test_normal_float_code_book", _book(
-        result="levels / normal.inv_cdf(offset)")),
-    "code book: multiplied by the reciprocal of the largest": Wrong("test_normal_float_code_book", _book(
-        result="levels * (1 / levels.max())")),
-    "code book: divided in place by a view of the largest": Wrong("test_normal_float_code_book", _book(
-        result="levels.div_(levels[-1])"), error=RuntimeError),
-    "code book: a numpy array": Wrong("test_normal_float_code_book", _book(result="(levels / levels.max()).numpy()")),
-    "code book: shape (1, 2 ** bits)": Wrong("test_normal_float_code_book", _book(
-        result="(levels / levels.max()).reshape(1, -1)")),
+        "test_normal_float_code_book", edited(CODE_BOOK,
+            ("torch.linspace(offset, 0.5, half)[:-1]", "torch.linspace(offset, 0.5, half)"), ("[0.0] + ", ""))),
+    "code book: parameters in create_normal_map's order (offset first)": Wrong("test_normal_float_code_book", edited(CODE_BOOK,
+        ("bits=4, offset=0.9677083", "offset=0.9677083, bits=4"))),
+    "code book: half = 2 * bits": Wrong("test_normal_float_code_book", edited(CODE_BOOK,
+        ("half = 2 ** (bits - 1)", "half = 2 * bits"))),
+    "code book: normalised by the sum of the magnitudes": Wrong("test_normal_float_code_book", edited(CODE_BOOK,
+        ("levels / levels.max()", "levels / levels.abs().sum()"))),
+    "code book: divided by the quantile of offset as a Python float": Wrong("test_normal_float_code_book", edited(CODE_BOOK,
+        ("levels / levels.max()", "levels / normal.inv_cdf(offset)"))),
+    "code book: multiplied by the reciprocal of the largest": Wrong("test_normal_float_code_book", edited(CODE_BOOK,
+        ("levels / levels.max()", "levels * (1 / levels.max())"))),
+    "code book: divided in place by a view of the largest": Wrong("test_normal_float_code_book", edited(CODE_BOOK,
+        ("levels / levels.max()", "levels.div_(levels[-1])")), error=RuntimeError),
+    "code book: a numpy array": Wrong("test_normal_float_code_book", edited(CODE_BOOK,
+        ("levels / levels.max()", "(levels / levels.max()).numpy()"))),
+    "code book: shape (1, 2 ** bits)": Wrong("test_normal_float_code_book", edited(CODE_BOOK,
+        ("levels / levels.max()", "(levels / levels.max()).reshape(1, -1)"))),
     "code book: levels appended to a global list on every call": Wrong("test_normal_float_code_book", """
 import statistics
 LEVELS = [0.0]
@@ -1098,8 +819,7 @@ def normal_float_code_book(bits=4, offset=0.9677083):
 """),
     "code book: cached by bits alone (a later offset gets the first book)": Wrong("test_normal_float_code_book", """
 _CACHE = {}
-""" + _book().replace("def normal_float_code_book(bits=4, offset=0.9677083):",
-                      "def _build(bits, offset):") + """
+""" + edited(CODE_BOOK, ("def normal_float_code_book(bits=4, offset=0.9677083):", "def _build(bits, offset):")) + """
 def normal_float_code_book(bits=4, offset=0.9677083):
     if bits not in _CACHE:
         _CACHE[bits] = _build(bits, offset)
@@ -1121,15 +841,8 @@ def normal_float_code_book(bits=4, offset=0.9677083):
 })
 
 CORRECT_ANSWERS.update({
-    "code book: torch.special.ndtri in float64": Answer("test_normal_float_code_book", '''
-def normal_float_code_book(bits=4, offset=0.9677083):
-    half = 2 ** (bits - 1)
-    positive = torch.special.ndtri(torch.linspace(offset, 0.5, half + 1)[:-1].double())
-    negative = -torch.special.ndtri(torch.linspace(offset, 0.5, half)[:-1].double())
-    levels = torch.cat([negative, torch.zeros(1, dtype=torch.float64), positive]).float()
-    levels, _ = torch.sort(levels)
-    return levels / levels[-1]
-'''),
+    "code book: torch.special.ndtri in float64": Answer("test_normal_float_code_book", edited(CODE_BOOK_NDTRI,
+        (".float().sort().values", ".float()\n    levels, _ = torch.sort(levels)"), ("levels / levels.max()", "levels / levels[-1]"))),
     "code book: numpy, NormalDist, largest found with max()": Answer("test_normal_float_code_book", '''
 import numpy as np
 from statistics import NormalDist
@@ -1168,15 +881,11 @@ def normal_float_code_book(bits=4, offset=0.9677083):
     levels = torch.cat([negative, torch.zeros(1, dtype=torch.float64), positive]).float().sort().values
     return levels / levels.max()
 """),
-    "code book: torch.distributions.Normal in float64": Answer("test_normal_float_code_book", """
-def normal_float_code_book(bits=4, offset=0.9677083):
-    half = 2 ** (bits - 1)
-    normal = torch.distributions.Normal(torch.tensor(0.0, dtype=torch.float64), torch.tensor(1.0, dtype=torch.float64))
-    positive = normal.icdf(torch.linspace(offset, 0.5, half + 1)[:-1].double())
-    negative = -normal.icdf(torch.linspace(offset, 0.5, half)[:-1].double())
-    levels = torch.cat([negative, torch.zeros(1, dtype=torch.float64), positive]).float().sort().values
-    return levels / levels.max()
-"""),
+    "code book: torch.distributions.Normal in float64": Answer("test_normal_float_code_book", edited(CODE_BOOK_NDTRI,
+        ("    positive = torch.special.ndtri(",
+         "    normal = torch.distributions.Normal(torch.tensor(0.0, dtype=torch.float64), torch.tensor(1.0, dtype=torch.float64))\n"
+         "    positive = normal.icdf("),
+        ("-torch.special.ndtri(", "-normal.icdf("))),
     "code book: Newton's method on math.erf": Answer("test_normal_float_code_book", """
 import math
 def _quantile(p):
@@ -1194,31 +903,28 @@ def normal_float_code_book(bits=4, offset=0.9677083):
     levels = torch.tensor(sorted(negative + [0.0] + positive), dtype=torch.float32)
     return levels / levels[-1]
 """),
-    "code book: negatives as the quantiles of 1 - p": Answer("test_normal_float_code_book", _book(
-        neg="[]", levels="torch.tensor([normal.inv_cdf(1 - float(p)) for p in torch.linspace(offset, 0.5, half)[:-1]]"
-                         " + [0.0] + positive, dtype=torch.float32).sort().values")),
+    "code book: negatives as the quantiles of 1 - p": Answer("test_normal_float_code_book", edited(CODE_BOOK,
+        ("-normal.inv_cdf(float(p))", "normal.inv_cdf(1 - float(p))"))),
     "code book: zero as the quantile of 0.5 (+0.0: the positive list keeps the median)": Answer(
-        "test_normal_float_code_book", _book(pos="torch.linspace(offset, 0.5, half + 1)",
-                                             levels="torch.tensor(negative + positive, dtype=torch.float32).sort().values")),
-    "code book: offset as a float32 tensor": Answer("test_normal_float_code_book", _book(
-        pos="torch.linspace(torch.tensor(offset), 0.5, half + 1)[:-1]", neg="torch.linspace(torch.tensor(offset), 0.5, half)[:-1]")),
-    "code book: divided by minus the smallest": Answer("test_normal_float_code_book", _book(result="levels / -levels.min()")),
-    "code book: each side divided by its own end": Answer("test_normal_float_code_book", _book(
-        result="torch.cat([levels[levels < 0] / -levels.min(), levels[levels == 0], levels[levels > 0] / levels.max()])")),
-    "code book: probabilities as torch.linspace(0.5, offset)[1:], reversed": Answer("test_normal_float_code_book", _book(
-        pos="torch.linspace(0.5, offset, half + 1)[1:]", neg="torch.linspace(0.5, offset, half)[1:]")),
-    "code book: sorted with torch.unique, torch.tensor's default dtype": Answer("test_normal_float_code_book", _book(
-        levels="torch.unique(torch.tensor(negative + [0.0] + positive))")),
+        "test_normal_float_code_book", edited(CODE_BOOK,
+            ("torch.linspace(offset, 0.5, half + 1)[:-1]", "torch.linspace(offset, 0.5, half + 1)"), ("[0.0] + ", ""))),
+    "code book: offset as a float32 tensor": Answer("test_normal_float_code_book", edited(CODE_BOOK,
+        ("linspace(offset, 0.5, half + 1)", "linspace(torch.tensor(offset), 0.5, half + 1)"),
+        ("linspace(offset, 0.5, half)", "linspace(torch.tensor(offset), 0.5, half)"))),
+    "code book: divided by minus the smallest": Answer("test_normal_float_code_book", edited(CODE_BOOK,
+        ("levels / levels.max()", "levels / -levels.min()"))),
+    "code book: each side divided by its own end": Answer("test_normal_float_code_book", edited(CODE_BOOK,
+        ("levels / levels.max()",
+         "torch.cat([levels[levels < 0] / -levels.min(), levels[levels == 0], levels[levels > 0] / levels.max()])"))),
+    "code book: probabilities as torch.linspace(0.5, offset)[1:], reversed": Answer("test_normal_float_code_book", edited(CODE_BOOK,
+        ("linspace(offset, 0.5, half + 1)[:-1]", "linspace(0.5, offset, half + 1)[1:]"),
+        ("linspace(offset, 0.5, half)[:-1]", "linspace(0.5, offset, half)[1:]"))),
+    "code book: sorted with torch.unique, torch.tensor's default dtype": Answer("test_normal_float_code_book", edited(CODE_BOOK,
+        ("torch.tensor(negative + [0.0] + positive, dtype=torch.float32).sort().values",
+         "torch.unique(torch.tensor(negative + [0.0] + positive))"))),
     # The whole answer cell replaced, its `import statistics` line with it: the hidden tests import it themselves.
-    "code book: torch.special.ndtri in a cell without import statistics": Answer("test_normal_float_code_book", """
-globals().pop("statistics", None)
-def normal_float_code_book(bits=4, offset=0.9677083):
-    half = 2 ** (bits - 1)
-    positive = torch.special.ndtri(torch.linspace(offset, 0.5, half + 1)[:-1].double())
-    negative = -torch.special.ndtri(torch.linspace(offset, 0.5, half)[:-1].double())
-    levels = torch.cat([negative, torch.zeros(1, dtype=torch.float64), positive]).float().sort().values
-    return levels / levels.max()
-"""),
+    "code book: torch.special.ndtri in a cell without import statistics": Answer("test_normal_float_code_book",
+        'globals().pop("statistics", None)' + CODE_BOOK_NDTRI),
 })
 
 
@@ -1229,15 +935,9 @@ def test_code_book_check_sees_a_changed_default_dtype(notebook):
     process-wide, so it is put back here (run_test restores only the namespace)."""
     import torch
 
-    code = """
-torch.set_default_dtype(torch.float64)
-def normal_float_code_book(bits=4, offset=0.9677083):
-    half = 2 ** (bits - 1)
-    positive = torch.special.ndtri(torch.linspace(offset, 0.5, half + 1, dtype=torch.float32)[:-1].double())
-    negative = -torch.special.ndtri(torch.linspace(offset, 0.5, half, dtype=torch.float32)[:-1].double())
-    levels = torch.cat([negative, torch.zeros(1), positive]).float().sort().values
-    return levels / levels.max()
-"""
+    code = "torch.set_default_dtype(torch.float64)" + edited(CODE_BOOK_NDTRI,
+        ("half + 1)[:-1]", "half + 1, dtype=torch.float32)[:-1]"), ("half)[:-1]", "half, dtype=torch.float32)[:-1]"),
+        ("torch.zeros(1, dtype=torch.float64)", "torch.zeros(1)"))
     try:
         for visible_only in (True, False):
             with pytest.raises(AssertionError, match="default dtype is torch.float64"):
