@@ -29,6 +29,7 @@ import ctypes
 import importlib
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -130,10 +131,30 @@ class Server:
                 break
             self.exited.setdefault(pid, -signal.SIGKILL)
         for folder in ("/tmp", self.workdir):
-            for name in os.listdir(folder):
-                path = os.path.join(folder, name)
-                shutil.rmtree(path) if os.path.isdir(path) and not os.path.islink(path) else os.unlink(path)
+            empty(folder, mount_points())
         return {}
+
+
+def mount_points() -> set[str]:
+    """The mount points of this process: the fifth field of /proc/self/mountinfo, where a space,
+    tab, newline or backslash in a path is written as a three-digit octal escape."""
+    with open("/proc/self/mountinfo") as mountinfo:
+        return {re.sub(r"\\([0-7]{3})", lambda m: chr(int(m[1], 8)), line.split()[4]) for line in mountinfo}
+
+
+def empty(folder: str, keep: set[str]) -> None:
+    """Remove everything inside `folder` but the mount points in `keep` and the folders on the way
+    to them: the sandbox binds read-only what lives under /tmp on the host (a course or a virtual
+    environment there), and those must survive while the notebook's files go."""
+    for entry in os.scandir(folder):
+        if entry.path in keep:
+            continue
+        if any(point.startswith(entry.path + "/") for point in keep):
+            empty(entry.path, keep)
+        elif entry.is_dir(follow_symlinks=False):
+            shutil.rmtree(entry.path)
+        else:
+            os.unlink(entry.path)
 
 
 # In the grading worker -------------------------------------------------------

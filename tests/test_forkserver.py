@@ -11,6 +11,8 @@ import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 from traitlets.config import Config
 
+from autograder import forkserver
+from autograder.forkserver import empty
 from autograder.sandbox import SandboxedExecute
 
 pytestmark = [
@@ -66,3 +68,32 @@ def test_a_killed_kernel_is_forked_again():
 def test_a_kernel_that_kills_the_fork_server_costs_the_next_notebook_nothing_but_a_new_server():
     run("import os, signal\nos.kill(2, signal.SIGKILL)")  # the server is PID 2 in the sandbox
     assert run("print('fine')") == ["fine"]
+
+
+def test_emptying_tmp_spares_mount_points_and_the_folders_on_the_way(tmp_path):
+    for path in ("course/autograder/cli.py", "course/scratch.txt", "left/deep/file", "top.txt"):
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_text("x")
+    empty(str(tmp_path), {str(tmp_path / "course" / "autograder")})
+    assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")) == [
+        "course", "course/autograder", "course/autograder/cli.py"]
+
+
+def test_a_course_under_tmp_survives_the_reset_between_notebooks(tmp_path, monkeypatch):
+    """The sandbox mounts /tmp afresh and binds read-only what lives under the host's /tmp
+    (a course cloned there, its virtual environment): the reset must not try to delete it."""
+    course = tmp_path / "course"  # tmp_path is under the host's /tmp
+    course.mkdir()
+    (course / "kept.txt").write_text("still here")
+    bind = forkserver.sandbox_command
+
+    def with_course(argv, workdir, readable, writable):
+        return bind(argv, workdir, [*readable, str(course)], writable)
+
+    monkeypatch.setattr(forkserver, "sandbox_command", with_course)
+    monkeypatch.setattr(forkserver, "_SERVER", None)  # a server started with the bind
+    try:
+        assert run("print('first')") == ["first"]
+        assert run(f"print(open({str(course / 'kept.txt')!r}).read())") == ["still here"]
+    finally:
+        forkserver._SERVER.stop()
