@@ -17,7 +17,7 @@ import pytest
 from autograder.cli import main
 from autograder.course import Course
 from autograder.gradebook import open_gradebook
-from class_builder import ASSIGNMENT, EXPECTED, Listener, build_download
+from class_builder import ASSIGNMENT, EXPECTED, FULL, Listener, build_download
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -149,7 +149,7 @@ def test_regrading_is_idempotent_and_keeps_finished_hand_grading(graded_class):
         gradebook.db.commit()
     assert main(["--course-dir", str(root), "export", ASSIGNMENT]) == 0
     before = grades(graded_class)
-    assert (before["full"]["total"], before["full"]["needs_manual_grade"]) == ("14.0", "False")
+    assert (before["full"]["total"], before["full"]["needs_manual_grade"]) == (str(FULL + 2.0), "False")
     assert main(["--course-dir", str(root), "grade", ASSIGNMENT, "--student", "partial", "--student", "full"]) == 0
     assert main(["--course-dir", str(root), "export", ASSIGNMENT]) == 0
     after = grades(graded_class)

@@ -22,7 +22,7 @@ import pytest
 from autograder import gradebook, intake
 from autograder.cli import main
 from autograder.course import Course
-from class_builder import ASSIGNMENT, NOTEBOOK, solved
+from class_builder import ASSIGNMENT, NOTEBOOK, autograded_points, solved
 
 ROOT = Path(__file__).resolve().parent.parent
 RELEASE = ROOT / "release" / ASSIGNMENT / NOTEBOOK
@@ -399,10 +399,11 @@ def test_moodle_and_blackboard_students_are_graded_on_their_own_latest_notebooks
     capsys.readouterr()
     assert codes == [0, 0, 0, 0, 0]
     rows = list(csv.DictReader((root / "exports" / f"{ASSIGNMENT}_grades.csv").open(encoding="utf-8")))
+    full, half = autograded_points(), autograded_points(0.5)
     assert {row["student"]: float(row["raw"]) for row in rows} == {
-        "wei_zhang_1234567": 12.0, "wei_zhang_7654321": 7.0, "张伟_2345678": 12.0, "张伟_3456789": 7.0,
-        "jdoe": 12.0, "asmith": 7.0, "bkim": 12.0, "jane_doe": 12.0,
+        "wei_zhang_1234567": full, "wei_zhang_7654321": half, "张伟_2345678": full, "张伟_3456789": half,
+        "jdoe": full, "asmith": half, "bkim": full, "jane_doe": full,
     }
     # Only jdoe's latest attempt (10:00 on the 21st, from its name) is late; names without a time set none.
-    assert {row["student"]: float(row["late_penalty"]) for row in rows if float(row["late_penalty"])} == {"jdoe": 12.0}
+    assert {row["student"]: float(row["late_penalty"]) for row in rows if float(row["late_penalty"])} == {"jdoe": full}
     assert (root / "submitted" / "jdoe" / ASSIGNMENT / "timestamp.txt").read_text() == "2026-11-21 10:00:00.000000"
