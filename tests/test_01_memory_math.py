@@ -2,9 +2,13 @@
 plausible mistakes (in the visible check too, when they break a rule the text
 states), and a mistake in an earlier helper costs only its own exercise."""
 
+import ast
+import re
+
+import nbformat
 import pytest
 
-from graded import Answer, SolvedNotebook, Wrong, edited
+from graded import HIDDEN_TESTS, ROOT, Answer, SolvedNotebook, Wrong, edited, grade_id
 
 # Each exercise's reference answer, written the way its variants need it. A variant is the reference
 # with the edit that makes its mistake (or its different but correct way), so the edit is what it tests;
@@ -970,3 +974,56 @@ def test_checks_use_the_course_helpers_and_name_the_wrong_one(notebook, capsys):
         assert note == "Note: your bytes_per_param (Exercise 1) is not right yet; this check used the course's version in its place."
     assert (namespace["bytes_per_param"], namespace["memory_gb"]) == mine
     assert namespace["memory_gb"](7e9, "fp16") == 112.0
+
+
+# The course's solutions, as the hidden tests define them: none may be visible to students.
+COURSE_SOLUTIONS = re.compile(r"_reference|_longest_context$|_context_hints$|_deployment_parts$", re.I)
+
+
+def test_release_test_cells_define_no_reference_solution():
+    """The student release shows no test cell defining the course's version of an exercise
+    (a `_reference...` function or class, or the exact solver behind a check's expected values)."""
+    (path,) = sorted((ROOT / "release" / "01_memory_math").glob("*.ipynb"))
+    cells = [c for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code" and grade_id(c)]
+    checks = [c for c in cells if grade_id(c).startswith("test_")]
+    assert len(checks) >= 10
+    for cell in checks:
+        defined = [node.name for node in ast.walk(ast.parse(cell.source))
+                   if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]
+        assert not [name for name in defined if COURSE_SOLUTIONS.search(name)], (grade_id(cell), defined)
+        assert "_reference" not in cell.source, grade_id(cell)
+
+
+def _visible_calls(notebook, test_id, function):
+    """The arguments of each call to `function` in the visible part of `test_id`, evaluated in the
+    notebook's namespace (which holds the hidden tests' course versions)."""
+    tree = ast.parse(HIDDEN_TESTS.sub("", notebook.cells[test_id]))
+    calls = [node for node in ast.walk(tree)
+             if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == function]
+    value = lambda node: eval(compile(ast.Expression(node), "<check>", "eval"), dict(notebook.namespace))
+    return [([value(a) for a in node.args], {k.arg: value(k.value) for k in node.keywords}) for node in calls]
+
+
+def test_visible_literals_are_the_course_values(notebook):
+    """The visible checks give their expected values and their hints' inputs as literals; they are the
+    values the course's (hidden) versions compute."""
+    ns = notebook.namespace
+    fits = _visible_calls(notebook, "test_best_format_that_fits", "_check_fits")
+    assert len(fits) == 8
+    for (n, _, _, memory), _ in fits:
+        assert tuple(memory) == tuple(ns["_reference_memory_gb"](n, f) for f in ["fp32", "fp16", "int8", "int4"])
+    deployments = _visible_calls(notebook, "test_deployment_gb", "_check_deployment")
+    assert len(deployments) == 3
+    for (name, config, args, kwargs, expected), parts in deployments:
+        settings = dict(zip(["seq_len", "batch_size", "bits", "group_size", "zero_point_bits"], args))
+        settings = {"batch_size": 1, "bits": 4, "group_size": 128, "zero_point_bits": 0, **settings, **kwargs}
+        p = ns["_deployment_parts"](dict(config), **settings)
+        assert parts == {k: p[k] for k in ["linear", "bits_per_weight", "kv"]}, name
+        computed = (p["linear"] * p["bits_per_weight"] / 8 + (p["embedding"] + p["head"] + p["norms"]) * 2 + p["kv"]) / 1e9
+        assert expected == pytest.approx(computed, rel=1e-12), name
+    contexts = _visible_calls(notebook, "test_longest_context_at_speed", "_check_context")
+    assert len(contexts) == 8
+    for (name, config, args, kwargs, expected, hints), _ in contexts:
+        assert expected == ns["_longest_context"](dict(config), *args, **kwargs), (name, args)
+        course = ns["_context_hints"](config, args, kwargs, expected)
+        assert {w: "; or: ".join(ns["_MISTAKES"][k] for k in keys) for w, keys in hints.items()} == course, (name, args)
