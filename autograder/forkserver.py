@@ -130,8 +130,9 @@ class Server:
             except ChildProcessError:
                 break
             self.exited.setdefault(pid, -signal.SIGKILL)
+        keep = mount_points()
         for folder in ("/tmp", self.workdir):
-            empty(folder, mount_points())
+            empty(folder, keep)
         return {}
 
 
